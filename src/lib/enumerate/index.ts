@@ -1,0 +1,348 @@
+import {hostname} from 'node:os';
+import {readdir, readlink} from 'node:fs/promises';
+import path from 'node:path';
+
+import {InputError} from '../errors.js';
+import {parseDeviceModels, parseMigrationInfo, typeMigrationFromInfo} from '../model/metadata.js';
+import {isSafeParamName, parseSysfsValue, withArticle} from '../model/params.js';
+import type {
+  DeviceMigration,
+  DeviceUse,
+  Inventory,
+  MdevDevice,
+  MdevType,
+  NvidiaVgpuType,
+  ParamValue,
+  PciVfioDevice,
+  TypeMigration,
+  VfioDevice,
+} from '../model/types.js';
+import {SysfsRoot} from '../sysfs/root.js';
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const BDF = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+/** Type ids and parent names as sysfs names them (`nvidia-35`, `0000:65:00.0`, `mtty`). */
+const SYSFS_NAME = /^[A-Za-z0-9_.:+-]{1,255}$/;
+
+const MDEV_BUS = 'sys/class/mdev_bus';
+const MDEV_DEVICES = 'sys/bus/mdev/devices';
+const PCI_DEVICES = 'sys/bus/pci/devices';
+
+/** Device identifiers as users type them: UUIDs in any case, BDFs with or without domain. */
+export function normalizeDeviceId(id: string): {kind: 'mdev' | 'pci'; id: string} | undefined {
+  const lower = id.trim().toLowerCase();
+  if (UUID.test(lower)) return {kind: 'mdev', id: lower};
+  const bdf = /^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(lower) ? `0000:${lower}` : lower;
+  if (BDF.test(bdf)) return {kind: 'pci', id: bdf};
+  return undefined;
+}
+
+export function isSysfsName(name: string): boolean {
+  return SYSFS_NAME.test(name) && name !== '.' && name !== '..';
+}
+
+/** The host's name: `proc/sys/kernel/hostname` below the root, else this machine's. */
+export async function hostName(sysfs: SysfsRoot): Promise<string> {
+  const name = await sysfs.readOptional('proc/sys/kernel/hostname').catch(() => undefined);
+  return name?.trim() || hostname();
+}
+
+function intOrUndefined(text: string | undefined): number | undefined {
+  if (text === undefined || !/^\s*\d+\s*$/.test(text)) return undefined;
+  return Number(text);
+}
+
+/** Read a type directory's (or a variant-driver device's) RFC metadata. */
+async function readTypeMigration(sysfs: SysfsRoot, dir: string): Promise<{migration: TypeMigration | null; problems: string[]}> {
+  const json = await sysfs.readOptional(`${dir}/migration_info.json`);
+  if (json !== undefined) {
+    const parsed = parseMigrationInfo(json);
+    if (!parsed.info) {
+      return {migration: null, problems: parsed.problems.map((p) => `migration_info.json${p.pointer ? ` ${p.pointer}` : ''}: ${p.message}`)};
+    }
+    return typeMigrationFromInfo(parsed.info);
+  }
+  const models = await sysfs.readOptional(`${dir}/migration_device_models`);
+  if (models !== undefined) {
+    const parsed = parseDeviceModels(models);
+    if (!parsed.models) {
+      return {migration: null, problems: parsed.problems.map((p) => `migration_device_models ${p.pointer}: ${p.message}`)};
+    }
+    return {migration: {scheme: 'v4', models: parsed.models}, problems: []};
+  }
+  return {migration: null, problems: []};
+}
+
+/** Errors of one attribute become a problem of its object instead of failing the listing. */
+async function guarded<T>(problems: string[], fallback: T, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof InputError) {
+      problems.push(error.message);
+      return fallback;
+    }
+    throw error;
+  }
+}
+
+async function readType(sysfs: SysfsRoot, parent: string, id: string): Promise<MdevType> {
+  const dir = `${MDEV_BUS}/${parent}/mdev_supported_types/${id}`;
+  const problems: string[] = [];
+  const attr = (name: string) => guarded(problems, undefined, () => sysfs.readOptional(`${dir}/${name}`));
+  const [name, description, deviceApi, available] = await Promise.all([
+    attr('name'),
+    attr('description'),
+    attr('device_api'),
+    attr('available_instances'),
+  ]);
+  const meta = await guarded(problems, {migration: null, problems: []}, () => readTypeMigration(sysfs, dir));
+  problems.push(...meta.problems);
+  const type: MdevType = {id, parent, migration: meta.migration, problems};
+  if (name !== undefined) type.name = name.trim();
+  if (description !== undefined) type.description = description.trim();
+  if (deviceApi !== undefined) type.device_api = deviceApi.trim();
+  const instances = intOrUndefined(available);
+  if (instances !== undefined) type.available_instances = instances;
+  return type;
+}
+
+/** Every mdev parent's supported types, sorted by parent then type id. */
+export async function readTypes(sysfs: SysfsRoot): Promise<MdevType[]> {
+  const parents = (await sysfs.listOptional(MDEV_BUS)).filter((e) => isSysfsName(e.name));
+  const perParent = await Promise.all(
+    parents.map(async (parent) => {
+      const ids = (await sysfs.listOptional(`${MDEV_BUS}/${parent.name}/mdev_supported_types`)).filter(
+        (e) => e.isDirectory && isSysfsName(e.name),
+      );
+      return Promise.all(ids.map((t) => readType(sysfs, parent.name, t.name)));
+    }),
+  );
+  return perParent.flat();
+}
+
+/** Current values of a device's `migration/` files, parsed by the type's declared parameters. */
+async function readDeviceMigration(
+  sysfs: SysfsRoot,
+  dir: string,
+  meta: TypeMigration | null,
+  problems: string[],
+): Promise<DeviceMigration | null> {
+  if (meta === null) return null;
+  const files = (await sysfs.listOptional(`${dir}/migration`)).map((e) => e.name);
+  if (meta.scheme === 'v4') {
+    const model = await guarded(problems, undefined, () => sysfs.readOptional(`${dir}/migration/device_model`));
+    const version = await guarded(problems, undefined, () => sysfs.readOptional(`${dir}/migration/version`));
+    if (model === undefined || version === undefined) {
+      problems.push('migration/device_model or migration/version missing');
+      return null;
+    }
+    return {scheme: 'v4', model: model.trim(), version: version.trim()};
+  }
+  const values: Record<string, ParamValue> = {};
+  for (const [name, spec] of Object.entries(meta.params)) {
+    if (!isSafeParamName(name)) continue;
+    const text = await guarded(problems, undefined, () => sysfs.readOptional(`${dir}/migration/${name}`));
+    if (text === undefined) {
+      problems.push(`migration/${name}: declared by the type but missing on the device`);
+      continue;
+    }
+    const value = parseSysfsValue(spec.type, text);
+    if (value === undefined) problems.push(`migration/${name}: ${JSON.stringify(text)} is not ${withArticle(spec.type)}`);
+    else values[name] = value;
+  }
+  for (const file of files) {
+    if (!(file in meta.params)) problems.push(`migration/${file}: not declared in migration_info.json`);
+  }
+  return {scheme: 'v3', model: meta.model, values};
+}
+
+/** Which processes hold a VFIO group or cdev open: `proc/<pid>/fd/*` links, read once. */
+export async function readVfioUsers(sysfs: SysfsRoot): Promise<Map<string, number[]>> {
+  const users = new Map<string, number[]>();
+  let pids: string[];
+  try {
+    pids = (await readdir(sysfs.pathOf('proc'))).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return users;
+  }
+  await Promise.all(
+    pids.map(async (pid) => {
+      const fdDir = sysfs.pathOf(`proc/${pid}/fd`);
+      let fds: string[];
+      try {
+        fds = await readdir(fdDir);
+      } catch {
+        return; // gone, or not ours to see
+      }
+      for (const fd of fds) {
+        const target = await readlink(path.join(fdDir, fd)).catch(() => '');
+        if (!target.startsWith('/dev/vfio/') || target === '/dev/vfio/vfio') continue;
+        const list = users.get(target) ?? [];
+        if (!list.includes(Number(pid))) list.push(Number(pid));
+        users.set(target, list);
+      }
+    }),
+  );
+  for (const list of users.values()) list.sort((a, b) => a - b);
+  return users;
+}
+
+function useOf(users: Map<string, number[]>, group: number | undefined, vfioDev?: string): DeviceUse | null {
+  const pids = [
+    ...(group === undefined ? [] : (users.get(`/dev/vfio/${group}`) ?? [])),
+    ...(vfioDev === undefined ? [] : (users.get(`/dev/vfio/devices/${vfioDev}`) ?? [])),
+  ];
+  return pids.length === 0 ? null : {pids: [...new Set(pids)].sort((a, b) => a - b)};
+}
+
+async function groupOf(sysfs: SysfsRoot, dir: string): Promise<number | undefined> {
+  return intOrUndefined(await sysfs.linkName(`${dir}/iommu_group`));
+}
+
+async function readMdevDevice(
+  sysfs: SysfsRoot,
+  uuid: string,
+  types: MdevType[],
+  users: Map<string, number[]>,
+): Promise<MdevDevice> {
+  const dir = `${MDEV_DEVICES}/${uuid}`;
+  const problems: string[] = [];
+  const real = await sysfs.resolve(dir);
+  const parent = path.posix.basename(path.posix.dirname(real));
+  const typeId = (await sysfs.linkName(`${dir}/mdev_type`)) ?? '';
+  if (typeId === '') problems.push('mdev_type link missing');
+  const type = types.find((t) => t.id === typeId && t.parent === parent);
+  const group = await groupOf(sysfs, dir);
+  const driver = await sysfs.linkName(`${dir}/driver`);
+  const migration = await readDeviceMigration(sysfs, dir, type?.migration ?? null, problems);
+  const device: MdevDevice = {kind: 'mdev', uuid, parent, type_id: typeId, migration, in_use: useOf(users, group), problems};
+  if (group !== undefined) device.iommu_group = group;
+  if (driver !== undefined) device.driver = driver;
+  return device;
+}
+
+/** vfio-pci and its variant drivers (mlx5_vfio_pci, hisi_acc_vfio_pci, pds_vfio_pci, ...). */
+export function isVfioPciDriver(driver: string | undefined): boolean {
+  return driver !== undefined && (driver === 'vfio-pci' || /vfio[_-]pci$/.test(driver));
+}
+
+/** NVIDIA's `creatable_vgpu_types` table: a header line, then `<id> : <name>` lines. */
+export function parseVgpuTypes(text: string): NvidiaVgpuType[] {
+  const types: NvidiaVgpuType[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^\s*(\d+)\s*:\s*(.+?)\s*$/.exec(line);
+    if (match) types.push({id: Number(match[1]), name: match[2] ?? ''});
+  }
+  return types;
+}
+
+async function readPciDevice(
+  sysfs: SysfsRoot,
+  bdf: string,
+  users: Map<string, number[]>,
+): Promise<PciVfioDevice | undefined> {
+  const dir = `${PCI_DEVICES}/${bdf}`;
+  const driver = await sysfs.linkName(`${dir}/driver`);
+  const vgpuTypes = await sysfs.readOptional(`${dir}/nvidia/creatable_vgpu_types`).catch(() => undefined);
+  if (!isVfioPciDriver(driver) && vgpuTypes === undefined) return undefined;
+  const problems: string[] = [];
+  const group = await groupOf(sysfs, dir);
+  const vfioDev = (await sysfs.listOptional(`${dir}/vfio-dev`)).find((e) => /^vfio\d+$/.test(e.name))?.name;
+  const meta = await guarded(problems, {migration: null, problems: []}, () => readTypeMigration(sysfs, dir));
+  problems.push(...meta.problems);
+  const migration = await readDeviceMigration(sysfs, dir, meta.migration, problems);
+  const device: PciVfioDevice = {
+    kind: 'pci',
+    bdf,
+    driver: driver ?? '',
+    type_migration: meta.migration,
+    migration,
+    in_use: useOf(users, group, vfioDev),
+    problems,
+  };
+  const vendor = await sysfs.readOptional(`${dir}/vendor`).catch(() => undefined);
+  const deviceId = await sysfs.readOptional(`${dir}/device`).catch(() => undefined);
+  if (vendor !== undefined) device.vendor_id = vendor.trim();
+  if (deviceId !== undefined) device.device_id = deviceId.trim();
+  const physfn = await sysfs.linkName(`${dir}/physfn`);
+  if (physfn !== undefined) device.physfn = physfn;
+  if (group !== undefined) device.iommu_group = group;
+  if (vfioDev !== undefined) device.vfio_dev = vfioDev;
+  if (vgpuTypes !== undefined) {
+    const creatable = parseVgpuTypes(vgpuTypes);
+    const current = intOrUndefined(await sysfs.readOptional(`${dir}/nvidia/current_vgpu_type`).catch(() => undefined));
+    device.nvidia = {
+      creatable_vgpu_types: creatable,
+      current_vgpu_type:
+        current === undefined || current === 0 ? null : (creatable.find((t) => t.id === current) ?? {id: current, name: ''}),
+    };
+  }
+  return device;
+}
+
+/** mdev instances and PCI devices bound to vfio-pci (or a variant driver) or offering vGPU sysfs. */
+export async function readDevices(sysfs: SysfsRoot, types?: MdevType[]): Promise<VfioDevice[]> {
+  const knownTypes = types ?? (await readTypes(sysfs));
+  const users = await readVfioUsers(sysfs);
+  const uuids = (await sysfs.listOptional(MDEV_DEVICES)).map((e) => e.name).filter((n) => UUID.test(n));
+  const bdfs = (await sysfs.listOptional(PCI_DEVICES)).map((e) => e.name).filter((n) => BDF.test(n));
+  const mdevs = await Promise.all(uuids.map((u) => readMdevDevice(sysfs, u, knownTypes, users)));
+  const pcis = (await Promise.all(bdfs.map((b) => readPciDevice(sysfs, b, users)))).filter(
+    (d): d is PciVfioDevice => d !== undefined,
+  );
+  return [...mdevs, ...pcis];
+}
+
+/** One device by UUID or BDF; InputError naming the device when there is none. */
+export async function readDevice(sysfs: SysfsRoot, id: string, types?: MdevType[]): Promise<VfioDevice> {
+  const parsed = normalizeDeviceId(id);
+  if (!parsed) throw new InputError(`${id}: not an mdev UUID or a PCI address (0000:65:00.0)`, 'BAD_DEVICE_ID');
+  if (parsed.kind === 'mdev') {
+    if (!(await sysfs.exists(`${MDEV_DEVICES}/${parsed.id}`))) {
+      throw new InputError(`${parsed.id}: no such mdev device under ${sysfs.pathOf(MDEV_DEVICES)}; see 'vfio-mig list'`, 'NO_DEVICE');
+    }
+    const knownTypes = types ?? (await readTypes(sysfs));
+    return readMdevDevice(sysfs, parsed.id, knownTypes, await readVfioUsers(sysfs));
+  }
+  if (!(await sysfs.exists(`${PCI_DEVICES}/${parsed.id}`))) {
+    throw new InputError(`${parsed.id}: no such PCI device under ${sysfs.pathOf(PCI_DEVICES)}; see 'vfio-mig list'`, 'NO_DEVICE');
+  }
+  const device = await readPciDevice(sysfs, parsed.id, await readVfioUsers(sysfs));
+  if (!device) throw new InputError(`${parsed.id}: not bound to vfio-pci or a vfio-pci variant driver`, 'NOT_VFIO');
+  return device;
+}
+
+/** The sysfs directory of a device (root-relative), for reading and writing `migration/`. */
+export function deviceDir(device: VfioDevice): string {
+  return device.kind === 'mdev' ? `${MDEV_DEVICES}/${device.uuid}` : `${PCI_DEVICES}/${device.bdf}`;
+}
+
+export function deviceId(device: VfioDevice): string {
+  return device.kind === 'mdev' ? device.uuid : device.bdf;
+}
+
+/** The migration metadata governing a device: its mdev type's, or a variant driver's own. */
+export function deviceTypeMigration(device: VfioDevice, types: MdevType[]): TypeMigration | null {
+  if (device.kind === 'pci') return device.type_migration;
+  return types.find((t) => t.id === device.type_id && t.parent === device.parent)?.migration ?? null;
+}
+
+/** Types whose id matches (a type id can exist under several parents). */
+export function findTypes(types: MdevType[], id: string): MdevType[] {
+  return types.filter((t) => t.id === id || `${t.parent}/${t.id}` === id);
+}
+
+/** A whole-host snapshot. */
+export async function readInventory(sysfs: SysfsRoot, host?: string): Promise<Inventory> {
+  const types = await readTypes(sysfs);
+  const devices = await readDevices(sysfs, types);
+  return {
+    apiVersion: 'vfio-mig/v1',
+    kind: 'Inventory',
+    host: host ?? (await hostName(sysfs)),
+    taken_at: new Date().toISOString(),
+    types,
+    devices,
+  };
+}

@@ -1,0 +1,129 @@
+import type {AllowedValue, ParamSpec, ParamType, ParamValue} from './types.js';
+
+/**
+ * Parameter names become sysfs file names and come from another host: only
+ * `[A-Za-z0-9_.-]+`, never `.` or `..`, and short. Check before building any path.
+ */
+export const SAFE_PARAM_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+
+export function isSafeParamName(name: string): boolean {
+  return SAFE_PARAM_NAME.test(name) && name !== '.' && name !== '..';
+}
+
+/** Longest string value accepted in a parameter list (one sysfs page). */
+export const MAX_STR_VALUE = 4096;
+
+export interface IntRange {
+  min: number;
+  max: number;
+}
+
+/** Parse `"<min>-<max>"` (decimal integers, min may be negative: `"-5-5"`); undefined if malformed. */
+export function parseIntRange(text: string): IntRange | undefined {
+  const match = /^(-?\d{1,16})-(-?\d{1,16})$/.exec(text);
+  if (!match) return undefined;
+  const min = Number(match[1]);
+  const max = Number(match[2]);
+  if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max)) return undefined;
+  return {min, max};
+}
+
+/** The JSON type a value has in our model, or undefined when it fits none of bool/int/str. */
+export function typeOfValue(value: unknown): ParamType | undefined {
+  if (typeof value === 'boolean') return 'bool';
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? 'int' : undefined;
+  if (typeof value === 'string') return 'str';
+  return undefined;
+}
+
+/** `a bool`, `an int`, `a str`. */
+export function withArticle(type: ParamType): string {
+  return `${type === 'int' ? 'an' : 'a'} ${type}`;
+}
+
+export function describeValue(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
+/** Every problem with one `allowed_values` entry for a parameter of `type` (empty: fine). */
+export function allowedEntryProblem(type: ParamType, entry: unknown): string | undefined {
+  if (type === 'int') {
+    if (typeof entry === 'number') return Number.isSafeInteger(entry) ? undefined : `${entry} is not an integer`;
+    if (typeof entry !== 'string') return `${describeValue(entry)} is neither an integer nor a "min-max" range`;
+    const range = parseIntRange(entry);
+    if (!range) return `"${entry}" is not a "min-max" integer range`;
+    if (range.min > range.max) return `range "${entry}" has min > max`;
+    return undefined;
+  }
+  if (type === 'bool') {
+    if (typeof entry === 'boolean') return undefined;
+    if (typeof entry === 'string' && /-/.test(entry)) return `range "${entry}" given for a bool parameter`;
+    return `${describeValue(entry)} is not a bool`;
+  }
+  if (typeof entry !== 'string') return `${describeValue(entry)} is not a string`;
+  return undefined;
+}
+
+/** Whether `value` (already of the right type) is in `allowed`; absent `allowed` allows any. */
+export function isAllowed(spec: Pick<ParamSpec, 'type' | 'allowed_values'>, value: ParamValue): boolean {
+  const allowed = spec.allowed_values;
+  if (allowed === undefined) return true;
+  for (const entry of allowed) {
+    if (entry === value) return true;
+    if (spec.type === 'int' && typeof entry === 'string' && typeof value === 'number') {
+      const range = parseIntRange(entry);
+      if (range && value >= range.min && value <= range.max) return true;
+    }
+  }
+  return false;
+}
+
+/** `allowed_values` as people read it: `1024-8192, 16384`. */
+export function formatAllowed(allowed: AllowedValue[] | undefined): string {
+  if (allowed === undefined) return 'any value of its type';
+  return allowed.map((entry) => (typeof entry === 'string' ? entry : String(entry))).join(', ');
+}
+
+/** The problem with giving `value` to a parameter `spec`, or undefined when it is acceptable. */
+export function valueProblem(spec: ParamSpec, value: unknown): string | undefined {
+  const type = typeOfValue(value);
+  if (type !== spec.type) {
+    return `${describeValue(value)} is ${type === undefined ? 'not a bool, int or str' : withArticle(type)}, not ${withArticle(spec.type)}`;
+  }
+  if (type === 'str' && (value as string).length > MAX_STR_VALUE) return `string longer than ${MAX_STR_VALUE} characters`;
+  if (!isAllowed(spec, value as ParamValue)) {
+    return `${describeValue(value)} is not in allowed_values [${formatAllowed(spec.allowed_values)}]`;
+  }
+  return undefined;
+}
+
+/**
+ * Parse an attribute's text as the declared type. bool follows the kernel's kstrtobool
+ * (`1/0`, `y/n`, `on/off`, also `true/false`); int is decimal.
+ */
+export function parseSysfsValue(type: ParamType, text: string): ParamValue | undefined {
+  const t = text.trim();
+  if (type === 'int') {
+    if (!/^-?\d{1,16}$/.test(t)) return undefined;
+    const n = Number(t);
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+  if (type === 'bool') {
+    const lower = t.toLowerCase();
+    if (['1', 'y', 'yes', 'on', 'true'].includes(lower)) return true;
+    if (['0', 'n', 'no', 'off', 'false'].includes(lower)) return false;
+    return undefined;
+  }
+  return text.replace(/\n$/, '');
+}
+
+/** The text written to a sysfs attribute for a value: bool as `1`/`0`, as kstrtobool expects. */
+export function formatSysfsValue(value: ParamValue): string {
+  if (typeof value === 'boolean') return value ? '1' : '0';
+  return String(value);
+}
+
+/** Equality of parameter values (all are primitives). */
+export function sameValue(a: ParamValue | undefined, b: ParamValue | undefined): boolean {
+  return a === b;
+}

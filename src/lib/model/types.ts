@@ -1,0 +1,131 @@
+/**
+ * The data model shared by enumeration, inventories, compatibility and preparation.
+ * Field names here are the names in every JSON/YAML output and file format (schemas/).
+ */
+
+export type ParamType = 'bool' | 'int' | 'str';
+export type ParamValue = boolean | number | string;
+
+/** One `allowed_values` entry: a plain value, or for `int` a `"<min>-<max>"` range string. */
+export type AllowedValue = ParamValue;
+
+/** A migration parameter as `migration_info.json` (RFC v3) declares it. */
+export interface ParamSpec {
+  type: ParamType;
+  init_value: ParamValue;
+  /** Absent when the parameter cannot be disabled. */
+  off_value?: ParamValue;
+  allowed_values?: AllowedValue[];
+  description?: string;
+}
+
+/** The contents of `migration_info.json`: v3 parameters or v4 (vfio-user) version lists. */
+export interface MigrationInfoFile {
+  models: Record<string, {params?: Record<string, ParamSpec>; versions?: string[]}>;
+}
+
+/** What a type (or a non-mdev device) says about migration. */
+export type TypeMigration =
+  | {scheme: 'v3'; model: string; params: Record<string, ParamSpec>}
+  | {scheme: 'v4'; models: {model: string; versions: string[]}[]};
+
+/** An mdev type under a parent's `mdev_supported_types/`. */
+export interface MdevType {
+  /** The type directory name, e.g. `nvidia-35` or `vgfx-4GB`. */
+  id: string;
+  parent: string;
+  name?: string;
+  description?: string;
+  device_api?: string;
+  available_instances?: number;
+  migration: TypeMigration | null;
+  /** Why migration metadata could not be used (bad vendor data), one line each. */
+  problems: string[];
+}
+
+/** A device's current migration settings as read from `<device>/migration/`. */
+export type DeviceMigration =
+  | {scheme: 'v3'; model: string; values: Record<string, ParamValue>}
+  | {scheme: 'v4'; model: string; version: string};
+
+/** Who holds the device's VFIO group or cdev open (found through proc/<pid>/fd). */
+export interface DeviceUse {
+  pids: number[];
+}
+
+export interface MdevDevice {
+  kind: 'mdev';
+  uuid: string;
+  parent: string;
+  type_id: string;
+  iommu_group?: number;
+  driver?: string;
+  migration: DeviceMigration | null;
+  in_use: DeviceUse | null;
+  problems: string[];
+}
+
+/** A vGPU type line of NVIDIA's per-VF `creatable_vgpu_types`. */
+export interface NvidiaVgpuType {
+  id: number;
+  name: string;
+}
+
+export interface PciVfioDevice {
+  kind: 'pci';
+  bdf: string;
+  driver: string;
+  vendor_id?: string;
+  device_id?: string;
+  /** The PF's BDF when this is an SR-IOV VF. */
+  physfn?: string;
+  iommu_group?: number;
+  /** `vfioN` when the kernel offers the cdev interface (`vfio-dev/vfioN`, 6.2+). */
+  vfio_dev?: string;
+  /** Metadata of a variant driver that follows the RFC on the device itself. */
+  type_migration: TypeMigration | null;
+  migration: DeviceMigration | null;
+  /** NVIDIA vGPU 17+ per-VF sysfs (`nvidia/`). */
+  nvidia?: {creatable_vgpu_types: NvidiaVgpuType[]; current_vgpu_type: NvidiaVgpuType | null};
+  in_use: DeviceUse | null;
+  problems: string[];
+}
+
+export type VfioDevice = MdevDevice | PciVfioDevice;
+
+/** A host snapshot: what `inventory` writes and `compat`/`select` read (schemas/inventory). */
+export interface Inventory {
+  apiVersion: 'vfio-mig/v1';
+  kind: 'Inventory';
+  host: string;
+  taken_at: string;
+  types: MdevType[];
+  devices: VfioDevice[];
+}
+
+/** Where a parameter list came from. */
+export interface ParamListSource {
+  host: string;
+  device: string;
+  type?: string;
+  parent?: string;
+}
+
+/** The migration parameter list exchanged between hosts (schemas/param-list). */
+export type ParamList =
+  | {
+      apiVersion: 'vfio-mig/v1';
+      kind: 'ParamList';
+      scheme: 'v3';
+      model: string;
+      params: Record<string, ParamValue>;
+      source: ParamListSource;
+    }
+  | {
+      apiVersion: 'vfio-mig/v1';
+      kind: 'ParamList';
+      scheme: 'v4';
+      model: string;
+      version: string;
+      source: ParamListSource;
+    };

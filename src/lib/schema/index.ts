@@ -1,0 +1,70 @@
+import type {ErrorObject, ValidateFunction} from 'ajv';
+
+import * as validators from './generated/validators.js';
+
+/** One schema or semantic problem, located by a JSON pointer into the checked document. */
+export interface Problem {
+  pointer: string;
+  message: string;
+}
+
+export type SchemaName = keyof typeof validators;
+
+/** RFC 6901 pointer segment. */
+export function pointerSegment(key: string | number): string {
+  return String(key).replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+export function pointerOf(...keys: (string | number)[]): string {
+  return keys.map((k) => `/${pointerSegment(k)}`).join('');
+}
+
+function describeError(error: ErrorObject): Problem {
+  const base = error.instancePath;
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+      return {pointer: base, message: `missing required property "${String(params.missingProperty)}"`};
+    case 'additionalProperties':
+      return {
+        pointer: `${base}/${pointerSegment(String(params.additionalProperty))}`,
+        message: `unknown property "${String(params.additionalProperty)}"`,
+      };
+    case 'propertyNames':
+      return {
+        pointer: `${base}/${pointerSegment(String(params.propertyName))}`,
+        message: `invalid name ${JSON.stringify(params.propertyName)}`,
+      };
+    case 'enum':
+      return {pointer: base, message: `must be one of ${JSON.stringify(params.allowedValues)}`};
+    case 'const':
+      return {pointer: base, message: `must be ${JSON.stringify(params.allowedValue)}`};
+    default:
+      return {pointer: base, message: error.message ?? error.keyword};
+  }
+}
+
+/** Validate against a build-time compiled schema; problems are deduplicated, most specific first. */
+export function schemaProblems(name: SchemaName, data: unknown): Problem[] {
+  const validate = validators[name] as ValidateFunction;
+  if (validate(data)) return [];
+  const errors = (validate.errors ?? []).filter(
+    // Name errors are reported once by `propertyNames`; `if`/`oneOf` summaries add nothing.
+    (e) => !(e.propertyName !== undefined && e.keyword !== 'propertyNames') && e.keyword !== 'if',
+  );
+  const seen = new Set<string>();
+  const problems: Problem[] = [];
+  for (const error of errors) {
+    const problem = describeError(error);
+    const key = `${problem.pointer}\0${problem.message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      problems.push(problem);
+    }
+  }
+  return problems;
+}
+
+export function isValid(name: SchemaName, data: unknown): boolean {
+  return (validators[name] as ValidateFunction)(data) === true;
+}

@@ -1,0 +1,240 @@
+import {constants as fsc} from 'node:fs';
+import {lstat, open, readdir, readlink, realpath} from 'node:fs/promises';
+import path from 'node:path';
+
+import {InputError, RuntimeFailure} from '../errors.js';
+
+/** sysfs attributes are one page; metadata files stay small. Anything larger is hostile. */
+export const DEFAULT_ATTR_LIMIT = 64 * 1024;
+
+const utf8 = new TextDecoder('utf-8', {fatal: true});
+
+/** A directory entry below the root, with the kind of thing it is after following links. */
+export interface Entry {
+  name: string;
+  isDirectory: boolean;
+  isSymlink: boolean;
+}
+
+/** A failed sysfs write, carrying the errno the kernel (or driver) returned. */
+export class SysfsWriteError extends RuntimeFailure {
+  constructor(
+    readonly relPath: string,
+    readonly errnoName: string,
+    cause: string,
+  ) {
+    super(`${relPath}: write refused: ${errnoName}${cause ? ` (${cause})` : ''}`, 'WRITE_REFUSED', {
+      path: relPath,
+      errno: errnoName,
+    });
+  }
+}
+
+function errnoOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? 'EIO';
+}
+
+function describe(error: unknown): string {
+  const code = errnoOf(error);
+  switch (code) {
+    case 'ENOENT':
+      return 'does not exist';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ELOOP':
+      return 'too many levels of symbolic links';
+    case 'ENOTDIR':
+      return 'a path component is not a directory';
+    default:
+      return code;
+  }
+}
+
+/**
+ * Every sysfs path the tool touches is derived from one root (`/` on a real host, a fixture
+ * tree in tests), as mdevctl does. Links are followed as the kernel lays them out, but never
+ * out of the root; attributes are read as text with a size cap; every error names the path.
+ */
+export class SysfsRoot {
+  readonly root: string;
+  private realRoot: Promise<string> | undefined;
+
+  constructor(root = '/') {
+    this.root = path.resolve(root);
+  }
+
+  /** The absolute path of `rel` below the root, refusing `..` escapes in `rel` itself. */
+  pathOf(rel: string): string {
+    const full = path.resolve(this.root, rel.replace(/^\/+/, ''));
+    if (full !== this.root && !full.startsWith(this.root === '/' ? '/' : `${this.root}/`)) {
+      throw new InputError(`${rel}: path leaves the sysfs root ${this.root}`, 'UNSAFE_PATH');
+    }
+    return full;
+  }
+
+  private async rootReal(): Promise<string> {
+    this.realRoot ??= realpath(this.root).catch((error: unknown) => {
+      throw new InputError(`sysfs root ${this.root}: ${describe(error)}; pass --sysfs-root DIR`, 'NO_ROOT');
+    });
+    return this.realRoot;
+  }
+
+  /** The root-relative path `rel` resolves to once every link is followed; refuses escapes. */
+  async resolve(rel: string): Promise<string> {
+    const full = this.pathOf(rel);
+    const rootReal = await this.rootReal();
+    let real: string;
+    try {
+      real = await realpath(full);
+    } catch (error) {
+      throw new InputError(`${full}: ${describe(error)}`, errnoOf(error));
+    }
+    if (rootReal !== '/' && real !== rootReal && !real.startsWith(`${rootReal}/`)) {
+      throw new InputError(`${full}: links out of the sysfs root to ${real}; refusing to follow`, 'LINK_ESCAPE');
+    }
+    return rootReal === '/' ? real : real.slice(rootReal.length) || '/';
+  }
+
+  async exists(rel: string): Promise<boolean> {
+    try {
+      await lstat(this.pathOf(rel));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Read an attribute as text (trailing newline removed). Refuses files larger than
+   * `limit`, text that is not UTF-8, and links that leave the root.
+   */
+  async readText(rel: string, limit = DEFAULT_ATTR_LIMIT): Promise<string> {
+    const bytes = await this.readBytes(rel, limit);
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      throw new InputError(`${this.pathOf(rel)}: not UTF-8 text`, 'NOT_TEXT');
+    }
+    if (text.includes('\0')) throw new InputError(`${this.pathOf(rel)}: contains a NUL byte; not text`, 'NOT_TEXT');
+    return text.replace(/\n$/, '');
+  }
+
+  /** Like readText, but `undefined` when the attribute does not exist. */
+  async readOptional(rel: string, limit = DEFAULT_ATTR_LIMIT): Promise<string | undefined> {
+    try {
+      return await this.readText(rel, limit);
+    } catch (error) {
+      if (error instanceof InputError && error.code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  private async readBytes(rel: string, limit: number): Promise<Buffer> {
+    const inside = await this.resolve(rel);
+    const full = this.pathOf(inside);
+    let handle;
+    try {
+      handle = await open(full, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    } catch (error) {
+      throw new InputError(`${full}: cannot open: ${describe(error)}`, errnoOf(error));
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw new InputError(`${full}: not a regular file`, 'NOT_FILE');
+      // sysfs reports 4096 for every attribute, so read up to the cap rather than trusting size.
+      const buffer = Buffer.alloc(limit + 1);
+      let filled = 0;
+      for (;;) {
+        const {bytesRead} = await handle.read(buffer, filled, buffer.length - filled, null);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+        if (filled > limit) {
+          throw new InputError(`${full}: larger than ${limit} bytes; not a sysfs attribute`, 'TOO_LARGE');
+        }
+      }
+      return buffer.subarray(0, filled);
+    } catch (error) {
+      if (error instanceof InputError) throw error;
+      throw new InputError(`${full}: cannot read: ${describe(error)}`, errnoOf(error));
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Entries of a directory (following the directory link itself), sorted by name. */
+  async list(rel: string): Promise<Entry[]> {
+    const inside = await this.resolve(rel);
+    const full = this.pathOf(inside);
+    let dirents;
+    try {
+      dirents = await readdir(full, {withFileTypes: true});
+    } catch (error) {
+      throw new InputError(`${full}: cannot list: ${describe(error)}`, errnoOf(error));
+    }
+    const entries: Entry[] = [];
+    for (const d of dirents) {
+      let isDirectory = d.isDirectory();
+      if (d.isSymbolicLink()) {
+        try {
+          const target = await this.resolve(path.posix.join(inside, d.name));
+          isDirectory = (await lstat(this.pathOf(target))).isDirectory();
+        } catch {
+          isDirectory = false;
+        }
+      }
+      entries.push({name: d.name, isDirectory, isSymlink: d.isSymbolicLink()});
+    }
+    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Names in a directory, or [] when it does not exist. */
+  async listOptional(rel: string): Promise<Entry[]> {
+    try {
+      return await this.list(rel);
+    } catch (error) {
+      if (error instanceof InputError && error.code === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  /** The last path component a link points to (e.g. `iommu_group` -> `12`), or undefined. */
+  async linkName(rel: string): Promise<string | undefined> {
+    try {
+      return path.posix.basename(await readlink(this.pathOf(rel)));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Write an attribute: one write(2) of the whole value, as sysfs expects. The caller checks
+   * names before building `rel`; this still refuses links out of the root and non-files.
+   */
+  async writeText(rel: string, value: string): Promise<void> {
+    const inside = await this.resolve(rel);
+    const full = this.pathOf(inside);
+    let handle;
+    try {
+      handle = await open(full, fsc.O_WRONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    } catch (error) {
+      throw new SysfsWriteError(full, errnoOf(error), describe(error));
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw new InputError(`${full}: not a regular file`, 'NOT_FILE');
+      // Fixture trees are regular files: truncate so a shorter value does not leave a tail.
+      // On sysfs, truncate is a no-op the kernel accepts.
+      await handle.truncate(0).catch(() => undefined);
+      const data = Buffer.from(value, 'utf8');
+      const {bytesWritten} = await handle.write(data, 0, data.length, 0);
+      if (bytesWritten !== data.length) throw new SysfsWriteError(full, 'EIO', `short write ${bytesWritten}/${data.length}`);
+    } catch (error) {
+      if (error instanceof SysfsWriteError || error instanceof InputError) throw error;
+      throw new SysfsWriteError(full, errnoOf(error), '');
+    } finally {
+      await handle.close();
+    }
+  }
+}

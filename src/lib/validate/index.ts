@@ -1,0 +1,110 @@
+import {readFile, stat} from 'node:fs/promises';
+import path from 'node:path';
+
+import {InputError} from '../errors.js';
+import {readDevices, readTypes} from '../enumerate/index.js';
+import {parseYamlOrJson} from '../format/yaml.js';
+import {parseDeviceModels, parseMigrationInfo} from '../model/metadata.js';
+import {type Problem, schemaProblems} from '../schema/index.js';
+import type {SysfsRoot} from '../sysfs/root.js';
+
+export type ValidatedFormat = 'migration-info' | 'device-models' | 'param-list' | 'inventory';
+
+export interface ValidationReport {
+  /** A file path, or a type/device directory when checking a host. */
+  target: string;
+  format: ValidatedFormat | 'type' | 'device';
+  valid: boolean;
+  problems: Problem[];
+}
+
+/** Metadata and list files are small; anything this large is not one. */
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/** Which format a file holds: by name for v4 `migration_device_models`, else by its `kind`. */
+function formatOf(file: string, data: unknown): ValidatedFormat {
+  if (path.basename(file) === 'migration_device_models') return 'device-models';
+  const kind = (data as {kind?: unknown} | null)?.kind;
+  if (kind === 'ParamList') return 'param-list';
+  if (kind === 'Inventory') return 'inventory';
+  return 'migration-info';
+}
+
+/** Check one text against its format. `lenient` reads the RFC's single-quoted example. */
+export function validateText(target: string, text: string, options: {lenient?: boolean} = {}): ValidationReport {
+  if (path.basename(target) === 'migration_device_models') {
+    const {problems} = parseDeviceModels(text);
+    return {target, format: 'device-models', valid: problems.length === 0, problems};
+  }
+  // Our own formats (param lists, inventories) are recognised by `kind`, in JSON or YAML.
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    data = undefined;
+  }
+  if (data === undefined && /\bkind:\s*(ParamList|Inventory)\b/.test(text)) {
+    try {
+      data = parseYamlOrJson(text, target);
+    } catch (error) {
+      return {target, format: 'param-list', valid: false, problems: [{pointer: '', message: (error as Error).message}]};
+    }
+  }
+  const format = formatOf(target, data);
+  if (format === 'param-list' || format === 'inventory') {
+    const problems = schemaProblems(format === 'param-list' ? 'paramList' : 'inventory', data);
+    return {target, format, valid: problems.length === 0, problems};
+  }
+  const {problems} = parseMigrationInfo(text, options);
+  return {target, format: 'migration-info', valid: problems.length === 0, problems};
+}
+
+/** Read and check a file; unreadable files are input errors (exit 2). */
+export async function validateFile(file: string, options: {lenient?: boolean} = {}): Promise<ValidationReport> {
+  let text: string;
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) throw new InputError(`${file}: not a regular file`, 'NOT_FILE');
+    if (info.size > MAX_FILE_BYTES) throw new InputError(`${file}: larger than ${MAX_FILE_BYTES} bytes`, 'TOO_LARGE');
+    const bytes = await readFile(file);
+    text = new TextDecoder('utf-8', {fatal: true}).decode(bytes);
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === undefined) throw new InputError(`${file}: not UTF-8 text`, 'NOT_TEXT');
+    throw new InputError(`${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : code}`, code);
+  }
+  return validateText(file, text, options);
+}
+
+/** Problem strings from enumeration look like `migration_info.json /a/b: message`. */
+function splitProblem(dir: string, problem: string): {target: string; problem: Problem} {
+  const match = /^(migration_info\.json|migration_device_models)(?: (\/\S*|line \d+))?: (.*)$/.exec(problem);
+  if (!match) return {target: dir, problem: {pointer: '', message: problem}};
+  return {target: `${dir}/${match[1]}`, problem: {pointer: match[2] ?? '', message: match[3] ?? ''}};
+}
+
+function reportsFor(dir: string, format: 'type' | 'device', problems: string[]): ValidationReport[] {
+  if (problems.length === 0) return [{target: dir, format, valid: true, problems: []}];
+  const byTarget = new Map<string, Problem[]>();
+  for (const text of problems) {
+    const {target, problem} = splitProblem(dir, text);
+    byTarget.set(target, [...(byTarget.get(target) ?? []), problem]);
+  }
+  return [...byTarget].map(([target, list]) => ({target, format, valid: false, problems: list}));
+}
+
+/** Every type (and variant-driver device) on the host, with its vendor metadata's problems. */
+export async function validateHost(sysfs: SysfsRoot): Promise<ValidationReport[]> {
+  const types = await readTypes(sysfs);
+  const reports = types.flatMap((t) =>
+    reportsFor(sysfs.pathOf(`sys/class/mdev_bus/${t.parent}/mdev_supported_types/${t.id}`), 'type', t.problems),
+  );
+  for (const device of await readDevices(sysfs, types)) {
+    const base = device.kind === 'mdev' ? `sys/bus/mdev/devices/${device.uuid}` : `sys/bus/pci/devices/${device.bdf}`;
+    if (device.problems.length > 0 || device.migration !== null) {
+      reports.push(...reportsFor(sysfs.pathOf(base), 'device', device.problems));
+    }
+  }
+  return reports;
+}
