@@ -61,6 +61,14 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
 
   protected abstract execute(): Promise<Outcome<R>>;
 
+  /** True when stdout carries data (`--out -`): then every message goes to stderr. */
+  protected stdoutIsData = false;
+
+  /** Where output and the envelope go. */
+  protected get out(): NodeJS.WriteStream {
+    return this.stdoutIsData ? process.stderr : process.stdout;
+  }
+
   public override async init(): Promise<void> {
     await super.init();
     const {flags, args} = await this.parse({
@@ -96,7 +104,7 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
       });
     } else {
       const text = outcome.human();
-      if (text !== '') process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+      if (text !== '') this.out.write(text.endsWith('\n') ? text : `${text}\n`);
     }
     if (outcome.exitCode !== 0) this.exit(outcome.exitCode);
   }
@@ -146,10 +154,10 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
 
   private async printEnvelope(envelope: Envelope<R>): Promise<void> {
     if (this.jsonEnabled()) {
-      process.stdout.write(`${JSON.stringify(envelope, null, 2)}\n`);
+      this.out.write(`${JSON.stringify(envelope, null, 2)}\n`);
       return;
     }
     const {toYaml} = await import('../lib/format/yaml.js');
-    process.stdout.write(toYaml(envelope));
+    this.out.write(toYaml(envelope));
   }
 }

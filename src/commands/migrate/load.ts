@@ -1,0 +1,52 @@
+import {Args, Flags} from '@oclif/core';
+
+import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {fields} from '../../cli/render.js';
+import {eventSink} from '../../cli/progress.js';
+import {loadDevice, type LoadResult} from '../../lib/migrate/load.js';
+
+export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadResult> {
+  static override summary = 'Load a saved migration state into a prepared destination device.';
+  static override description =
+    "Reads the stream's header and checks it against the destination (model, parameters, prepared values) " +
+    'before touching the device; then RESUMING, each chunk verified before it reaches the device, STOP (the ' +
+    'driver validates the state) and RUNNING. A corrupt or truncated stream, or state the driver rejects, ' +
+    "resets the device and exits 3 (\"stream corrupt at byte N\").";
+
+  static override examples = [
+    '<%= config.bin %> migrate load 0e352e90-823f-4f5d-9221-86e662934044 --in gpu.state',
+    'ssh src vfio-mig migrate save 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --out - | <%= config.bin %> migrate load 0e352e90-823f-4f5d-9221-86e662934044 --in -',
+  ];
+
+  static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address of the destination'})};
+  static override flags = {
+    in: Flags.string({required: true, description: 'file to read, or - for stdin'}),
+    raw: Flags.boolean({description: 'the input is bare device bytes (no header: nothing is checked before loading)'}),
+  };
+
+  protected async execute(): Promise<Outcome<LoadResult>> {
+    const sink = eventSink({json: this.jsonEnabled(), stream: process.stdout});
+    try {
+      const result = await loadDevice({
+        sysfs: this.sysfs(),
+        device: this.args.device,
+        input: this.flags.in === '-' ? {fd: 0} : {path: this.flags.in},
+        raw: this.flags.raw,
+        onEvent: sink.onEvent,
+      });
+      return {
+        result,
+        exitCode: 0,
+        human: () =>
+          fields([
+            ['loaded', `${result.input} -> ${result.device}`],
+            ['from', result.source ? `${result.source.host}/${result.source.device}` : undefined],
+            ['payload', `${result.payload_bytes} bytes`],
+            ['device now', result.final_state],
+          ]),
+      };
+    } finally {
+      sink.done();
+    }
+  }
+}

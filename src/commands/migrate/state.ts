@@ -1,0 +1,57 @@
+import {Args, Flags} from '@oclif/core';
+
+import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {InputError} from '../../lib/errors.js';
+import {parseState, stateName} from '../../lib/fsm/states.js';
+import {deviceArg} from '../../lib/migrate/args.js';
+import {DeviceControl, type StepRecord} from '../../lib/migrate/control.js';
+import {startEngine} from '../../lib/migrate/session.js';
+
+export interface StateResult {
+  device: string;
+  state: string;
+  steps: StepRecord[];
+}
+
+export default class MigrateState extends BaseCommand<typeof MigrateState, StateResult> {
+  static override summary = "Read a device's migration state, or move it (arc by arc) or reset it.";
+  static override description =
+    'Without flags: the current state. --set walks the kernel\'s arcs one SET at a time (so a failure ' +
+    'names its arc) and refuses transitions the kernel refuses; --reset issues VFIO_DEVICE_RESET, the only ' +
+    'way out of ERROR. The kernel returns a device to RUNNING when its last user closes it, so a state ' +
+    'set here lasts only while the engine holds the device: use it for diagnostics.';
+
+  static override examples = [
+    '<%= config.bin %> migrate state 0000:3b:00.2',
+    '<%= config.bin %> migrate state 0000:3b:00.2 --set stop_copy',
+    '<%= config.bin %> migrate state 0000:3b:00.2 --reset',
+  ];
+
+  static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address'})};
+  static override flags = {
+    set: Flags.string({description: 'target state (STOP, RUNNING, STOP_COPY, RESUMING, RUNNING_P2P, PRE_COPY, PRE_COPY_P2P)', exclusive: ['reset']}),
+    reset: Flags.boolean({description: 'VFIO_DEVICE_RESET: back to RUNNING from any state, ERROR included'}),
+  };
+
+  protected async execute(): Promise<Outcome<StateResult>> {
+    const device = deviceArg(this.args.device);
+    const target = this.flags.set === undefined ? undefined : parseState(this.flags.set);
+    if (target !== undefined && stateName(target) === 'ERROR') throw new InputError('ERROR cannot be set; it is where a failing device goes', 'BAD_STATE');
+    const engine = await startEngine();
+    try {
+      const control = await DeviceControl.open(engine, device, this.sysfs().root);
+      if (this.flags.reset) await control.reset();
+      else if (target !== undefined) await control.stepTo(target);
+      const state = stateName(await control.state());
+      const result = {device, state, steps: control.steps};
+      return {
+        result,
+        exitCode: 0,
+        human: () =>
+          [...control.steps.map((s) => `${s.from} -> ${s.to}`), `${device}: ${state}`].join('\n'),
+      };
+    } finally {
+      await engine.close();
+    }
+  }
+}

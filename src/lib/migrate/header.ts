@@ -1,0 +1,93 @@
+import {checkCompat} from '../compat/index.js';
+import {liveDestination} from '../compat/resolve.js';
+import {ExitCode, InputError, VfioMigError} from '../errors.js';
+import {flagNames} from '../fsm/states.js';
+import type {ParamList} from '../model/types.js';
+import {buildParamList, validateParamList} from '../paramlist/index.js';
+import {deviceTypeMigration, readDevice, readTypes} from '../enumerate/index.js';
+import {planPreparation} from '../prepare/plan.js';
+import type {SysfsRoot} from '../sysfs/root.js';
+
+/** The JSON header of a saved stream (schemas/stream-header.schema.json). */
+export interface StreamHeader {
+  apiVersion: 'vfio-mig/v1';
+  kind: 'StreamHeader';
+  /** The source's migration parameter list; null for a device without migration metadata. */
+  param_list: ParamList | null;
+  migration_flags: number;
+  migration_flag_names: string[];
+  source: {host: string; device: string};
+  /** MIG_DATA_SIZE at the start of STOP_COPY is not known yet: the pre-save estimate, if any. */
+  size_estimate: number | null;
+  created_at: string;
+}
+
+/** Build the header from the source's sysfs view (read before the device is stopped). */
+export async function buildHeader(sysfs: SysfsRoot, device: string, flags: number, host: string, estimate?: number): Promise<StreamHeader> {
+  // A device with no migration metadata (plain vfio-pci, hisi_acc) still migrates; the
+  // destination's driver then checks compatibility in-band, as upstream drivers do today.
+  const types = await readTypes(sysfs);
+  const meta = deviceTypeMigration(await readDevice(sysfs, device, types), types);
+  const paramList = meta === null ? null : await buildParamList(sysfs, device, {host});
+  return {
+    apiVersion: 'vfio-mig/v1',
+    kind: 'StreamHeader',
+    param_list: paramList,
+    migration_flags: flags,
+    migration_flag_names: flagNames(flags),
+    source: {host, device},
+    size_estimate: estimate ?? null,
+    created_at: new Date().toISOString(),
+  };
+}
+
+/** Parse a stream's header text; anything malformed is an input error naming the stream. */
+export function parseHeader(text: string, what: string): StreamHeader {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new InputError(`${what}: the stream header is not JSON`, 'BAD_HEADER');
+  }
+  const header = data as Partial<StreamHeader> | null;
+  if (!header || header.kind !== 'StreamHeader' || header.apiVersion !== 'vfio-mig/v1' || typeof header.migration_flags !== 'number') {
+    throw new InputError(`${what}: not a vfio-mig stream header (kind StreamHeader, apiVersion vfio-mig/v1)`, 'BAD_HEADER');
+  }
+  if (header.param_list !== null && header.param_list !== undefined) validateParamList(header.param_list, `${what}: header param_list`);
+  return header as StreamHeader;
+}
+
+/**
+ * Before anything touches the destination: the stream's model and parameters must be
+ * compatible with it, and the destination must already be prepared (every parameter at the
+ * value `prepare` would write). Exit 1 when not.
+ */
+export async function checkHeaderAgainst(sysfs: SysfsRoot, destId: string, header: StreamHeader): Promise<void> {
+  const list = header.param_list;
+  if (list === null) return;
+  const dest = await liveDestination(sysfs, destId);
+  const verdict = checkCompat(list, dest);
+  // Checked before our engine opens the device: "in use" means someone else holds it.
+  const blocking = verdict.reasons;
+  if (blocking.length > 0) {
+    throw new VfioMigError(
+      `${destId}: cannot take the stream from ${list.source.host}/${list.source.device}: ${blocking.map((r) => r.message).join('; ')}`,
+      ExitCode.no,
+      'NOT_COMPATIBLE',
+      {reasons: blocking},
+    );
+  }
+  if (dest.migration && dest.device) {
+    const plan = planPreparation(list, dest.migration, dest.device.migration);
+    const pending = plan.steps.filter((s) => s.action === 'write');
+    if (pending.length > 0) {
+      throw new VfioMigError(
+        `${destId}: not prepared for this stream (${pending.map((s) => `${s.param} ${JSON.stringify(s.current)} -> ${JSON.stringify(s.target)}`).join(', ')}); ` +
+          `run 'vfio-mig prepare ${destId} --params <list>' first`,
+        ExitCode.no,
+        'NOT_PREPARED',
+        {pending},
+      );
+    }
+  }
+}

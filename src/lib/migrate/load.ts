@@ -1,0 +1,83 @@
+import {deviceArg} from './args.js';
+import {InputError} from '../errors.js';
+import {MigState, stateName} from '../fsm/states.js';
+import type {SysfsRoot} from '../sysfs/root.js';
+import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
+import {checkHeaderAgainst, parseHeader, type StreamHeader} from './header.js';
+import {MigrationFailedError, recoverDestination} from './recover.js';
+import {type Endpoint, type EngineStarter, type MigrationEvent, progressOf, startEngine} from './session.js';
+
+export interface LoadOptions {
+  sysfs: SysfsRoot;
+  device: string;
+  input: Endpoint;
+  raw?: boolean;
+  onEvent?: (ev: MigrationEvent) => void;
+  start?: EngineStarter;
+}
+
+export interface LoadResult {
+  device: string;
+  input: string;
+  raw: boolean;
+  source: StreamHeader['source'] | null;
+  payload_bytes: number;
+  stream_bytes: number;
+  chunks: number;
+  final_state: string;
+  steps: StepRecord[];
+}
+
+/**
+ * Load a saved state into a destination: the header is checked against the destination
+ * (model, parameters, prepared values) before the device is touched; then RESUMING, every
+ * chunk checked before it reaches the device, STOP (where the driver validates the data)
+ * and RUNNING. A bad or truncated stream, or data the driver rejects, resets the device.
+ */
+export async function loadDevice(options: LoadOptions): Promise<LoadResult> {
+  const device = deviceArg(options.device);
+  const emit = options.onEvent ?? (() => undefined);
+  const raw = options.raw === true;
+  const what = 'path' in options.input ? options.input.path : 'stdin';
+  const engine: EngineLike = await (options.start ?? startEngine)('fd' in options.input ? options.input.fd : undefined);
+  let control: DeviceControl | undefined;
+  let resuming = false;
+  try {
+    const begun = await engine.request('load_begin', {...('path' in options.input ? {path: options.input.path} : {fd: 3}), raw});
+    const header = begun.header === null ? null : parseHeader(begun.header, what);
+    if (header) await checkHeaderAgainst(options.sysfs, device, header);
+    control = await DeviceControl.open(engine, device, options.sysfs.root);
+    const ctl = control;
+    const start = await ctl.state();
+    if (start !== MigState.RUNNING && start !== MigState.STOP) {
+      throw new InputError(`${device}: the destination is ${stateName(start)}, not RUNNING or STOP; see 'vfio-mig migrate state ${device}'`, 'BAD_STATE');
+    }
+    resuming = true;
+    await ctl.stepTo(MigState.RESUMING);
+    for (const s of ctl.steps) emit({event: 'step', device, from: s.from, to: s.to});
+    const estimate = header?.size_estimate ?? undefined;
+    const loaded = await engine.request('load', estimate ? {estimate} : {}, {onProgress: (ev) => emit(progressOf(device, 'load', ev))});
+    await engine.request('load_end', {});
+    const before = ctl.steps.length;
+    await ctl.stepTo(MigState.STOP);
+    await ctl.stepTo(MigState.RUNNING);
+    for (const s of ctl.steps.slice(before)) emit({event: 'step', device, from: s.from, to: s.to});
+    return {
+      device,
+      input: what,
+      raw,
+      source: header?.source ?? null,
+      payload_bytes: loaded.bytes,
+      stream_bytes: loaded.stream_bytes,
+      chunks: loaded.chunks,
+      final_state: 'RUNNING',
+      steps: ctl.steps,
+    };
+  } catch (error) {
+    await engine.request('load_end', {}).catch(() => undefined);
+    if (!control || !resuming) throw error;
+    throw new MigrationFailedError(error as Error, [await recoverDestination(control)]);
+  } finally {
+    await engine.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,228 @@
+import {existsSync} from 'node:fs';
+import {readdir, rm, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+
+import {ExitCode} from '../../src/lib/errors.js';
+import {MigFlag, MigState} from '../../src/lib/fsm/states.js';
+import {loadDevice} from '../../src/lib/migrate/load.js';
+import {MigrationFailedError} from '../../src/lib/migrate/recover.js';
+import {runMigration} from '../../src/lib/migrate/run.js';
+import {saveDevice} from '../../src/lib/migrate/save.js';
+import type {MigrationEvent} from '../../src/lib/migrate/session.js';
+import {SysfsRoot} from '../../src/lib/sysfs/root.js';
+import {copyHost} from '../helpers/cli.js';
+import {FakeDevice, FakeEngine} from './fake-engine.js';
+
+// gpu-a: the 4GB instance at its defaults (the source), the 8GB instance (made the destination).
+const SRC = '50042111-191b-421a-9586-d94555853d83';
+const DST = 'cb422412-cf4b-4ce8-b578-bf742f23d32d';
+const SC = MigFlag.STOP_COPY;
+const P2P = MigFlag.P2P;
+const PRE = MigFlag.PRE_COPY;
+
+let root: string;
+let sysfs: SysfsRoot;
+
+/** A gpu-a copy whose 8GB instance is free and prepared for the 4GB instance's list. */
+async function preparedHost(): Promise<string> {
+  const dir = await copyHost('gpu-a');
+  await rm(path.join(dir, 'proc/4242'), {recursive: true});
+  const mig = path.join(dir, 'sys/devices/pci0000:64/0000:64:00.0/0000:65:00.0', DST, 'migration');
+  for (const [name, value] of Object.entries({memory: '4096', ecc: '1', profile: 'v2', encoder: '0', queues: '4'})) {
+    await writeFile(path.join(mig, name), `${value}\n`);
+  }
+  return dir;
+}
+
+function world(srcFlags: number, dstFlags = srcFlags) {
+  const memory = Buffer.from(Array.from({length: 4096}, (_, i) => (i * 7) & 0xff));
+  const devices = new Map([
+    [SRC, new FakeDevice(srcFlags, memory)],
+    [DST, new FakeDevice(dstFlags, Buffer.alloc(4096))],
+  ]);
+  let written = () => undefined as void;
+  const wire = {path: path.join(root, 'wire'), done: new Promise<void>((resolve) => (written = resolve)), written: () => written()};
+  const engines: FakeEngine[] = [];
+  const start = async () => {
+    const e = new FakeEngine(devices, undefined, wire);
+    engines.push(e);
+    return e;
+  };
+  return {src: devices.get(SRC)!, dst: devices.get(DST)!, start, engines};
+}
+
+beforeAll(async () => {
+  root = await preparedHost();
+  sysfs = new SysfsRoot(root);
+});
+
+async function failure(promise: Promise<unknown>): Promise<MigrationFailedError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(MigrationFailedError);
+  return error as MigrationFailedError;
+}
+
+describe('save: arcs one at a time, recovery of the source', () => {
+  it('RUNNING -> STOP -> STOP_COPY, state to a file written under a temporary name, source left STOP', async () => {
+    const w = world(SC);
+    const events: MigrationEvent[] = [];
+    const out = path.join(root, 'a.state');
+    const result = await saveDevice({sysfs, device: SRC.toUpperCase(), output: {path: out}, start: w.start, onEvent: (e) => events.push(e)});
+    expect(w.src.sets).toEqual(['RUNNING->STOP', 'STOP->STOP_COPY', 'STOP_COPY->STOP']);
+    expect(result).toMatchObject({device: SRC, payload_bytes: 4096, final_state: 'STOP', size_estimate: 4096});
+    expect(w.src.state).toBe(MigState.STOP);
+    expect(existsSync(out)).toBe(true);
+    expect((await readdir(root)).filter((f) => f.includes('.partial-'))).toEqual([]);
+    expect(events.filter((e) => e.event === 'step').map((e) => e.event === 'step' && e.to)).toEqual(['STOP', 'STOP_COPY', 'STOP']);
+    expect(w.engines.every((e) => e.closed)).toBe(true);
+  });
+
+  it('with P2P the path goes through RUNNING_P2P; --resume returns the source to RUNNING', async () => {
+    const w = world(SC | P2P);
+    await saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'p2p.state')}, start: w.start, resume: true});
+    expect(w.src.sets).toEqual(['RUNNING->RUNNING_P2P', 'RUNNING_P2P->STOP', 'STOP->STOP_COPY', 'STOP_COPY->STOP', 'STOP->RUNNING_P2P', 'RUNNING_P2P->RUNNING']);
+    expect(w.src.state).toBe(MigState.RUNNING);
+  });
+
+  it('PRE_COPY rounds, then PRE_COPY -> STOP_COPY; never STOP_COPY -> PRE_COPY', async () => {
+    const w = world(SC | PRE);
+    const result = await saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'pre.state')}, start: w.start, precopyRounds: 3});
+    expect(w.src.sets).toEqual(['RUNNING->PRE_COPY', 'PRE_COPY->STOP_COPY', 'STOP_COPY->STOP']);
+    expect(result.precopy_rounds).toEqual([{round: 1, initial_bytes: 4096, dirty_bytes: 0, bytes: 4096}]);
+  });
+
+  it('a failed arc is located, the source unwound to RUNNING, no file left (exit 3)', async () => {
+    const w = world(SC);
+    w.src.faults = {failArc: {from: MigState.STOP, to: MigState.STOP_COPY, errno: 'EIO'}};
+    const out = path.join(root, 'failed.state');
+    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: out}, start: w.start}));
+    expect(error.exitCode).toBe(ExitCode.runtime);
+    expect(error.message).toMatch(/STOP -> STOP_COPY failed: EIO .*device now STOP; source .*: device fine \(RUNNING\)/);
+    expect(w.src.state).toBe(MigState.RUNNING);
+    expect(existsSync(out)).toBe(false);
+    expect((await readdir(root)).filter((f) => f.includes('.partial-'))).toEqual([]);
+  });
+
+  it('a read failure mid-state unwinds the source (migration failed, device fine)', async () => {
+    const w = world(SC | P2P);
+    w.src.faults = {failReadAfter: 1000};
+    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'r.state')}, start: w.start}));
+    expect(error.exitCode).toBe(3);
+    expect(error.recoveries).toEqual([expect.objectContaining({role: 'source', outcome: 'device_fine', state: 'RUNNING'})]);
+    expect(w.src.sets.slice(-3)).toEqual(['STOP_COPY->STOP', 'STOP->RUNNING_P2P', 'RUNNING_P2P->RUNNING']);
+  });
+
+  it('a device that went to ERROR is reset: "device needed a reset" (exit 4)', async () => {
+    const w = world(SC);
+    w.src.faults = {errorArc: {from: MigState.STOP, to: MigState.STOP_COPY}};
+    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'e.state')}, start: w.start}));
+    expect(error.exitCode).toBe(ExitCode.deviceReset);
+    expect(error.message).toMatch(/device needed a reset \(RUNNING\)/);
+    expect(w.src.state).toBe(MigState.RUNNING);
+    // No SET was sent while the device was in ERROR (the kernel WARNs on that).
+    expect(w.src.sets).toEqual(['RUNNING->STOP', 'STOP->STOP_COPY']);
+  });
+
+  it('a reset that fails too is "recovery failed" (exit 5)', async () => {
+    const w = world(SC);
+    w.src.faults = {errorArc: {from: MigState.STOP, to: MigState.STOP_COPY}, failReset: true};
+    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'f.state')}, start: w.start}));
+    expect(error.exitCode).toBe(ExitCode.recoveryFailed);
+  });
+
+  it('a source not RUNNING is refused and left alone', async () => {
+    const w = world(SC);
+    w.src.state = MigState.STOP;
+    await expect(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 's.state')}, start: w.start})).rejects.toThrow(/is STOP, not RUNNING/);
+    expect(w.src.sets).toEqual([]);
+    expect(w.src.state).toBe(MigState.STOP);
+  });
+});
+
+describe('load: header checked before the device is touched; failures reset the destination', () => {
+  async function saved(flags = SC): Promise<string> {
+    const w = world(flags);
+    const out = path.join(root, `src-${flags}.state`);
+    await rm(out, {force: true});
+    await saveDevice({sysfs, device: SRC, output: {path: out}, start: w.start});
+    return out;
+  }
+
+  it('RESUMING, load, STOP, RUNNING; the memory arrives', async () => {
+    const file = await saved();
+    const w = world(SC);
+    const result = await loadDevice({sysfs, device: DST, input: {path: file}, start: w.start});
+    expect(w.dst.sets).toEqual(['RUNNING->STOP', 'STOP->RESUMING', 'RESUMING->STOP', 'STOP->RUNNING']);
+    expect(result).toMatchObject({final_state: 'RUNNING', payload_bytes: 4096, source: {device: SRC}});
+    expect(w.dst.memory.equals(w.src.memory)).toBe(true);
+  });
+
+  it('a destination that is not prepared is refused (exit 1) before any SET', async () => {
+    const file = await saved();
+    const unprepared = await copyHost('gpu-a');
+    await rm(path.join(unprepared, 'proc/4242'), {recursive: true});
+    const w = world(SC);
+    const error = await loadDevice({sysfs: new SysfsRoot(unprepared), device: DST, input: {path: file}, start: w.start}).catch((e) => e);
+    expect(error.exitCode).toBe(ExitCode.no);
+    expect(error.message).toMatch(/not prepared for this stream \(ecc false -> true, encoder 2 -> 0, memory 8192 -> 4096\); run 'vfio-mig prepare/);
+    expect(w.dst.sets).toEqual([]);
+  });
+
+  it('a corrupt stream: "stream corrupt at byte N", destination reset (exit 3)', async () => {
+    const file = await saved();
+    const w = world(SC);
+    w.dst.faults = {corruptAt: 1234};
+    const error = await failure(loadDevice({sysfs, device: DST, input: {path: file}, start: w.start}));
+    expect(error.exitCode).toBe(3);
+    expect(error.message).toMatch(/^migration failed: stream corrupt at byte 1234; destination .*: device fine \(RUNNING\)/);
+    expect(w.dst.state).toBe(MigState.RUNNING);
+  });
+
+  it('state the driver rejects on RESUMING -> STOP resets the destination', async () => {
+    const file = await saved();
+    const w = world(SC);
+    w.dst.faults = {rejectLoad: true};
+    const error = await failure(loadDevice({sysfs, device: DST, input: {path: file}, start: w.start}));
+    expect(error.message).toMatch(/RESUMING -> STOP failed: EINVAL/);
+    expect(error.recoveries[0]).toMatchObject({role: 'destination', outcome: 'device_fine', actions: ['state RESUMING', 'VFIO_DEVICE_RESET']});
+    expect(w.dst.state).toBe(MigState.RUNNING);
+  });
+
+  it('a destination that went to ERROR: device needed a reset (exit 4)', async () => {
+    const file = await saved();
+    const w = world(SC);
+    w.dst.faults = {errorArc: {from: MigState.RESUMING, to: MigState.STOP}};
+    const error = await failure(loadDevice({sysfs, device: DST, input: {path: file}, start: w.start}));
+    expect(error.exitCode).toBe(ExitCode.deviceReset);
+  });
+});
+
+describe('run: both devices, one host', () => {
+  it('moves the state; source STOP, destination RUNNING, P2P paths on both', async () => {
+    const w = world(SC | P2P);
+    const result = await runMigration({sysfs, source: SRC, dest: DST, start: w.start});
+    expect(result).toMatchObject({source_state: 'STOP', dest_state: 'RUNNING', payload_bytes: 4096});
+    expect(w.dst.memory.equals(w.src.memory)).toBe(true);
+    expect(w.src.sets).toEqual(['RUNNING->RUNNING_P2P', 'RUNNING_P2P->STOP', 'STOP->STOP_COPY', 'STOP_COPY->STOP']);
+    expect(w.dst.sets).toEqual(['RUNNING->RUNNING_P2P', 'RUNNING_P2P->STOP', 'STOP->RESUMING', 'RESUMING->STOP', 'STOP->RUNNING_P2P', 'RUNNING_P2P->RUNNING']);
+  });
+
+  it('a destination failure brings the source back to RUNNING and resets the destination', async () => {
+    const w = world(SC);
+    w.dst.faults = {rejectLoad: true};
+    const error = await failure(runMigration({sysfs, source: SRC, dest: DST, start: w.start}));
+    expect(error.recoveries.map((r) => [r.role, r.outcome, r.state])).toEqual([
+      ['source', 'device_fine', 'RUNNING'],
+      ['destination', 'device_fine', 'RUNNING'],
+    ]);
+    expect(w.src.state).toBe(MigState.RUNNING);
+  });
+
+  it('the same device as source and destination is refused', async () => {
+    const w = world(SC);
+    await expect(runMigration({sysfs, source: SRC, dest: SRC, start: w.start})).rejects.toThrow(/source and destination are the same device/);
+  });
+});
