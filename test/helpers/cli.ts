@@ -6,7 +6,7 @@ import {fileURLToPath} from 'node:url';
 
 import type {ValidateFunction} from 'ajv';
 
-import * as validators from '../../src/lib/schema/generated/validators.js';
+import * as validators from '../../src/lib/schema/generated/output-validators.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const fixtureHost = (name: string): string => path.join(repoRoot, 'fixtures/hosts', name);

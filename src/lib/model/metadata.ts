@@ -1,5 +1,3 @@
-import {parse as parseYaml} from 'yaml';
-
 import {pointerOf, type Problem, schemaProblems} from '../schema/index.js';
 import {allowedEntryProblem, describeValue, isAllowed, isSafeParamName, parseIntRange, typeOfValue, withArticle} from './params.js';
 import type {MigrationInfoFile, ParamSpec, ParamType, TypeMigration} from './types.js';
@@ -12,14 +10,20 @@ export interface ParsedMetadata {
   problems: Problem[];
 }
 
-/**
- * Parse `migration_info.json`. Strict JSON by default; `lenient` also reads the RFC's own
- * example text (single quotes, trailing commas) through YAML's flow syntax.
- */
-export function parseMigrationInfo(text: string, options: {lenient?: boolean} = {}): ParsedMetadata {
+/** A parser for the RFC's own example syntax (see lenientParser); loaded only when asked for. */
+export type LenientParser = (text: string) => unknown;
+
+/** YAML's flow syntax reads the RFC's example text: single quotes, trailing commas. */
+export async function lenientParser(): Promise<LenientParser> {
+  const {parse} = await import('yaml');
+  return (text) => parse(text, {uniqueKeys: true, strict: true});
+}
+
+/** Parse `migration_info.json`: strict JSON, or with `lenient` the RFC's own example syntax. */
+export function parseMigrationInfo(text: string, options: {lenient?: LenientParser} = {}): ParsedMetadata {
   let data: unknown;
   try {
-    data = options.lenient ? parseYaml(text, {uniqueKeys: true, strict: true}) : JSON.parse(text);
+    data = options.lenient ? options.lenient(text) : JSON.parse(text);
   } catch (error) {
     const message = (error as Error).message.split('\n')[0] ?? 'syntax error';
     const hint = options.lenient ? '' : ' (the RFC example uses single quotes: try --lenient)';

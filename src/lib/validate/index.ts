@@ -3,8 +3,7 @@ import path from 'node:path';
 
 import {InputError} from '../errors.js';
 import {readDevices, readTypes} from '../enumerate/index.js';
-import {parseYamlOrJson} from '../format/yaml.js';
-import {parseDeviceModels, parseMigrationInfo} from '../model/metadata.js';
+import {type LenientParser, lenientParser, parseDeviceModels, parseMigrationInfo} from '../model/metadata.js';
 import {type Problem, schemaProblems} from '../schema/index.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 
@@ -30,8 +29,18 @@ function formatOf(file: string, data: unknown): ValidatedFormat {
   return 'migration-info';
 }
 
-/** Check one text against its format. `lenient` reads the RFC's single-quoted example. */
-export function validateText(target: string, text: string, options: {lenient?: boolean} = {}): ValidationReport {
+/** Our own formats in YAML: recognised by their `kind` line, parsed only then. */
+const YAML_KIND = /^kind:\s*(ParamList|Inventory)\s*$/m;
+
+export interface TextOptions {
+  /** Read the RFC's single-quoted example syntax (see lenientParser). */
+  lenient?: LenientParser;
+  /** Parse YAML parameter lists and inventories (see parseYamlOrJson). */
+  yaml?: (text: string, what: string) => unknown;
+}
+
+/** Check one text against its format. */
+export function validateText(target: string, text: string, options: TextOptions = {}): ValidationReport {
   if (path.basename(target) === 'migration_device_models') {
     const {problems} = parseDeviceModels(text);
     return {target, format: 'device-models', valid: problems.length === 0, problems};
@@ -43,9 +52,9 @@ export function validateText(target: string, text: string, options: {lenient?: b
   } catch {
     data = undefined;
   }
-  if (data === undefined && /\bkind:\s*(ParamList|Inventory)\b/.test(text)) {
+  if (data === undefined && options.yaml && YAML_KIND.test(text)) {
     try {
-      data = parseYamlOrJson(text, target);
+      data = options.yaml(text, target);
     } catch (error) {
       return {target, format: 'param-list', valid: false, problems: [{pointer: '', message: (error as Error).message}]};
     }
@@ -55,7 +64,7 @@ export function validateText(target: string, text: string, options: {lenient?: b
     const problems = schemaProblems(format === 'param-list' ? 'paramList' : 'inventory', data);
     return {target, format, valid: problems.length === 0, problems};
   }
-  const {problems} = parseMigrationInfo(text, options);
+  const {problems} = parseMigrationInfo(text, {lenient: options.lenient});
   return {target, format: 'migration-info', valid: problems.length === 0, problems};
 }
 
@@ -74,7 +83,11 @@ export async function validateFile(file: string, options: {lenient?: boolean} = 
     if (code === undefined) throw new InputError(`${file}: not UTF-8 text`, 'NOT_TEXT');
     throw new InputError(`${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : code}`, code);
   }
-  return validateText(file, text, options);
+  // yaml costs start-up time: load it only for --lenient or a YAML document of ours.
+  const textOptions: TextOptions = {};
+  if (options.lenient) textOptions.lenient = await lenientParser();
+  if (YAML_KIND.test(text)) textOptions.yaml = (await import('../format/yaml.js')).parseYamlOrJson;
+  return validateText(file, text, textOptions);
 }
 
 /** Problem strings from enumeration look like `migration_info.json /a/b: message`. */

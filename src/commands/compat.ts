@@ -1,0 +1,55 @@
+import {Flags} from '@oclif/core';
+
+import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {showValue} from '../cli/render.js';
+import {type CompatResult, checkCompat, type Reason} from '../lib/compat/index.js';
+import {inventoryDestination, liveDestination, resolveSource} from '../lib/compat/resolve.js';
+import {readInventoryFiles} from '../lib/inventory/index.js';
+
+export function reasonLines(reasons: Reason[], indent = '  '): string[] {
+  const width = Math.max(0, ...reasons.map((r) => r.code.length));
+  return reasons.map((r) => {
+    let line = `${indent}${r.code.padEnd(width)}  ${r.message}`;
+    return line;
+  });
+}
+
+function render(r: CompatResult): string {
+  const src = `${r.source.model}${r.source.version ? ` ${r.source.version}` : ''} from ${r.source.host} ${r.source.device}`;
+  const d = r.destination;
+  const dst = `${d.host} ${d.kind === 'device' ? `device ${d.device}` : 'type'}${d.type_id ? ` ${d.parent}/${d.type_id}` : ''}`;
+  const lines = [`${r.compatible ? 'compatible' : 'NOT compatible'}: ${src} -> ${dst}`];
+  if (r.reasons.length > 0) lines.push('reasons:', ...reasonLines(r.reasons));
+  if (r.warnings.length > 0) lines.push('warnings:', ...reasonLines(r.warnings));
+  return lines.join('\n');
+}
+
+export default class Compat extends BaseCommand<typeof Compat, CompatResult> {
+  static override summary = 'Can a destination (mdev type or device) take a source? The verdict and every reason.';
+  static override description =
+    'Exit 0 compatible, 1 not compatible, 2 input error. Reasons: MODEL_MISMATCH, SCHEME_MISMATCH, PARAM_MISSING, WRONG_TYPE, NOT_ALLOWED (with the allowed set), VERSION_NOT_OFFERED, DEVICE_IN_USE, DEVICE_UNREADABLE, IS_SOURCE, NO_METADATA; warnings: KEEPS_NON_INIT_VALUE, NO_AVAILABLE_INSTANCES. With --inventory the check runs offline on host snapshots.';
+  static override examples = [
+    '<%= config.bin %> compat --source src.json --dest vgfx-8GB',
+    '<%= config.bin %> compat --source cb422412-cf4b-4ce8-b578-bf742f23d32d --dest vgfx-4GB',
+    '<%= config.bin %> compat --source src.json --dest 0000:65:00.0/vgfx-8GB --inventory gpu-b.json --host gpu-b',
+  ];
+
+  static override flags = {
+    source: Flags.string({required: true, description: 'a device (UUID/BDF) whose list is built, or a parameter list file (- for stdin)'}),
+    dest: Flags.string({required: true, description: 'a type id ([<parent>/]<type>) or a device (UUID/BDF)'}),
+    inventory: Flags.string({multiple: true, description: 'check against these inventory files instead of this host'}),
+    host: Flags.string({description: 'with --inventory: the host whose inventory holds --dest; without: the name of this host'}),
+  };
+
+  protected async execute(): Promise<Outcome<CompatResult>> {
+    const {source, dest, inventory, host} = this.flags;
+    const sysfs = this.sysfs();
+    const inventories = inventory === undefined ? undefined : await readInventoryFiles(inventory);
+    const list = await resolveSource(source, {sysfs, ...(inventories ? {inventories} : {}), ...(host === undefined || inventories ? {} : {host})});
+    const destination = inventories
+      ? inventoryDestination(inventories, dest, host)
+      : await liveDestination(sysfs, dest, host === undefined ? {} : {host});
+    const result = checkCompat(list, destination);
+    return {result, exitCode: result.compatible ? 0 : 1, human: () => render(result)};
+  }
+}

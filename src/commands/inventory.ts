@@ -1,0 +1,42 @@
+import {writeFile} from 'node:fs/promises';
+
+import {Flags} from '@oclif/core';
+
+import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {InputError} from '../lib/errors.js';
+import {readInventory} from '../lib/enumerate/index.js';
+import type {Inventory} from '../lib/model/types.js';
+import {documentFormat, serializeDocument} from '../lib/paramlist/index.js';
+
+export default class InventoryCommand extends BaseCommand<typeof InventoryCommand, Inventory> {
+  static override summary = 'Snapshot this host: mdev types, models, parameter metadata, free instances, devices and their values.';
+  static override description =
+    'compat and select read these files with --inventory FILE... to check a fleet offline, without access to the hosts.';
+  static override examples = ['<%= config.bin %> inventory --out /var/lib/vfio-mig/$(hostname).json'];
+
+  static override flags = {
+    out: Flags.string({char: 'o', description: 'write the inventory to FILE (YAML if it ends in .yaml/.yml) instead of stdout'}),
+    format: Flags.string({options: ['json', 'yaml'], description: 'format (default: JSON, or by --out extension)'}),
+    host: Flags.string({description: "the host name recorded (default: the host's name)"}),
+  };
+
+  protected async execute(): Promise<Outcome<Inventory>> {
+    const {out, format, host} = this.flags;
+    const inventory = await readInventory(this.sysfs(), host);
+    const fmt = documentFormat(out, format);
+    if (out !== undefined) {
+      await writeFile(out, await serializeDocument(inventory, fmt)).catch((error: NodeJS.ErrnoException) => {
+        throw new InputError(`${out}: cannot write: ${error.code ?? error.message}`, error.code ?? 'EIO');
+      });
+    }
+    const text = out === undefined ? await serializeDocument(inventory, fmt) : '';
+    return {
+      result: inventory,
+      exitCode: 0,
+      human: () =>
+        out === undefined
+          ? text
+          : `wrote ${out}: host ${inventory.host}, ${inventory.types.length} types, ${inventory.devices.length} devices`,
+    };
+  }
+}

@@ -1,0 +1,3 @@
+export * from './plan.js';
+export * from './lock.js';
+export * from './apply.js';

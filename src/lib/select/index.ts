@@ -1,0 +1,379 @@
+/**
+ * Which destination should take a source: every (host, type, free device or a new one) that
+ * can, ranked. Keys, in order:
+ *   1. an existing free device that needs no writes at all;
+ *   2. fewest parameter writes (each write may fail or disturb pooled resources);
+ *   3. most final values equal to the type's init_value (closest to the vendor's defaults);
+ *   4. most available instances of the type (keeps scarce types for those that need them);
+ *   then an existing device before creating one, then host, parent, type and device names
+ *   (a host's PCI variant-driver devices after its mdev types).
+ * Each candidate says why it is where it is (the first key that separates it from the one
+ * above). The hot loop only counts (no allocation per parameter); the planned writes, reasons
+ * and warnings are built for the candidates returned, so 10,000 types of 32 parameters rank
+ * in tens of milliseconds.
+ */
+import {
+  checkMetadata,
+  deviceIdOf,
+  deviceReasons,
+  keptValueWarnings,
+  paramSpec,
+  type Reason,
+  type SourceRef,
+  sourceRef,
+  typeSummary,
+} from '../compat/index.js';
+import type {Inventory, MdevType, ParamList, ParamSpec, ParamValue, TypeMigration, VfioDevice} from '../model/types.js';
+
+export interface PlannedWrite {
+  param: string;
+  from: ParamValue | null;
+  to: ParamValue;
+}
+
+export interface Candidate {
+  rank: number;
+  host: string;
+  type_id: string | null;
+  parent: string | null;
+  /** An existing free device to prepare, or null: create a new device of the type. */
+  device: string | null;
+  writes: number;
+  init_matches: number;
+  params: number;
+  available_instances: number | null;
+  planned_writes: PlannedWrite[];
+  /** Why this rank: the first key that separates it from the candidate above. */
+  reason: string;
+  warnings: Reason[];
+}
+
+export interface Rejected {
+  host: string;
+  type_id: string | null;
+  parent: string | null;
+  device: string | null;
+  reasons: Reason[];
+}
+
+export interface SelectResult {
+  source: SourceRef;
+  /** What was looked at, and how many candidates were found (before `limit`). */
+  considered: {hosts: number; types: number; devices: number; candidates: number};
+  candidates: Candidate[];
+  rejected?: Rejected[];
+}
+
+export interface SelectOptions {
+  /** Also return every rejected (host, type, device) with its reasons. */
+  includeRejected?: boolean;
+  /** Keep only the best `limit` candidates (all by default). */
+  limit?: number;
+}
+
+/** A candidate while ranking: counts only; the rest is built for those returned. */
+interface Scored {
+  host: string;
+  type: MdevType | null;
+  meta: TypeMigration;
+  dev: VfioDevice | null;
+  type_id: string | null;
+  parent: string | null;
+  device: string | null;
+  writes: number;
+  init_matches: number;
+  params: number;
+  available_instances: number | null;
+  /** Position in name order: host, parent, type id, device (PCI devices after a host's types). */
+  seq: number;
+}
+
+type V3List = Extract<ParamList, {scheme: 'v3'}>;
+type V4List = Extract<ParamList, {scheme: 'v4'}>;
+
+function byParam(a: PlannedWrite, b: PlannedWrite): number {
+  return a.param < b.param ? -1 : a.param > b.param ? 1 : 0;
+}
+
+const listNamesCache = new WeakMap<Record<string, ParamValue>, string[]>();
+
+/** A list's parameter names in byte order, once per list. */
+function sortedListNames(params: Record<string, ParamValue>): string[] {
+  let names = listNamesCache.get(params);
+  if (names === undefined) {
+    names = Object.keys(params).sort(byName);
+    listNamesCache.set(params, names);
+  }
+  return names;
+}
+
+/** The writes a destination needs, in write order (v3: by name; v4: model, then version). */
+export function plannedWrites(list: ParamList, meta: TypeMigration, device: VfioDevice | null): PlannedWrite[] {
+  const writes: PlannedWrite[] = [];
+  if (meta.scheme === 'v4' || list.scheme === 'v4') {
+    const cur = device?.migration?.scheme === 'v4' ? device.migration : null;
+    const l = list as V4List;
+    const modelWrite = cur === null || cur.model !== l.model;
+    if (modelWrite) writes.push({param: 'device_model', from: cur?.model ?? null, to: l.model});
+    if (modelWrite || cur.version !== l.version) writes.push({param: 'version', from: cur?.version ?? null, to: l.version});
+    return writes;
+  }
+  const listed = (list as V3List).params;
+  if (device === null) {
+    // A new device: listed values that differ from init_value, and unlisted off_values
+    // (both name-sorted once, per list and per type), merged in name order.
+    const names = sortedListNames(listed);
+    const offs = typeSummary(meta.params).offWrites;
+    let i = 0;
+    let j = 0;
+    while (i < names.length || j < offs.length) {
+      const a = names[i];
+      const b = offs[j];
+      if (b === undefined || (a !== undefined && a <= b)) {
+        i++;
+        if (a === b) j++;
+        const spec = paramSpec(meta.params, a as string);
+        const to = listed[a as string] as ParamValue;
+        if (spec !== undefined && to !== spec.init_value) writes.push({param: a as string, from: spec.init_value, to});
+      } else {
+        j++;
+        const spec = meta.params[b] as ParamSpec;
+        writes.push({param: b, from: spec.init_value, to: spec.off_value as ParamValue});
+      }
+    }
+    return writes;
+  }
+  const values = device.migration?.scheme === 'v3' ? device.migration.values : undefined;
+  for (const name in meta.params) {
+    if (!Object.hasOwn(meta.params, name)) continue;
+    const spec = meta.params[name] as ParamSpec;
+    const now = values !== undefined && Object.hasOwn(values, name) ? (values[name] as ParamValue) : spec.init_value;
+    const target = Object.hasOwn(listed, name) ? (listed[name] as ParamValue) : spec.off_value;
+    if (target !== undefined && target !== now) writes.push({param: name, from: now, to: target});
+  }
+  // Byte order of names, as prepare writes them.
+  return writes.sort(byParam);
+}
+
+/**
+ * The hot loop: count writes and final values equal to init_value, allocating nothing.
+ * A new device (every value at init_value) starts from the type's precomputed summary and
+ * corrects it for the listed parameters only; an existing device is counted in full.
+ */
+function score(list: ParamList, meta: TypeMigration, device: VfioDevice | null, listNames: string[], out: {writes: number; init: number; params: number}): void {
+  if (meta.scheme === 'v4' || list.scheme === 'v4') {
+    // v4 has no init values: nothing to count.
+    out.writes = plannedWrites(list, meta, device).length;
+    out.init = 0;
+    out.params = 0;
+    return;
+  }
+  const listed = (list as V3List).params;
+  const params = meta.params;
+  if (device === null) {
+    const s = typeSummary(params);
+    let writes = s.writes;
+    let init = s.init;
+    for (const name of listNames) {
+      const spec = params[name] as ParamSpec; // present: the list passed the check
+      const value = listed[name] as ParamValue;
+      if (spec.off_value !== undefined && spec.off_value !== spec.init_value) writes--;
+      else init--;
+      if (value === spec.init_value) init++;
+      else writes++;
+    }
+    out.writes = writes;
+    out.init = init;
+    out.params = s.params;
+    return;
+  }
+  const values = device.migration?.scheme === 'v3' ? device.migration.values : undefined;
+  let writes = 0;
+  let init = 0;
+  let count = 0;
+  for (const name in params) {
+    if (!Object.hasOwn(params, name)) continue;
+    count++;
+    const spec = params[name] as ParamSpec;
+    const now = values !== undefined && Object.hasOwn(values, name) ? (values[name] as ParamValue) : spec.init_value;
+    const target = Object.hasOwn(listed, name) ? (listed[name] as ParamValue) : spec.off_value;
+    const final = target === undefined ? now : target;
+    if (final !== now) writes++;
+    if (final === spec.init_value) init++;
+  }
+  out.writes = writes;
+  out.init = init;
+  out.params = count;
+}
+
+function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Numbers only: names are already in `seq` (candidates are generated in name order). */
+function compare(a: Scored, b: Scored): number {
+  const az = a.device !== null && a.writes === 0 ? 0 : 1;
+  const bz = b.device !== null && b.writes === 0 ? 0 : 1;
+  return (
+    az - bz ||
+    a.writes - b.writes ||
+    b.init_matches - a.init_matches ||
+    (b.available_instances ?? -1) - (a.available_instances ?? -1) ||
+    (a.device === null ? 1 : 0) - (b.device === null ? 1 : 0) ||
+    a.seq - b.seq
+  );
+}
+
+/** `items` in `compare` order: as given when already sorted (as enumeration writes them), else a sorted copy. */
+function sortedBy<T>(items: T[], compare: (a: T, b: T) => number): T[] {
+  for (let i = 1; i < items.length; i++) {
+    if (compare(items[i - 1] as T, items[i] as T) > 0) return [...items].sort(compare);
+  }
+  return items;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function describe(c: Scored, planned: PlannedWrite[]): string {
+  const what = c.device === null ? `new ${c.type_id ?? 'device'}` : `free device`;
+  const writes = c.writes === 0 ? 'no writes' : `${plural(c.writes, 'write')} (${planned.map((w) => w.param).join(', ')})`;
+  const inst = c.available_instances === null ? '' : `, ${c.available_instances} free instance${c.available_instances === 1 ? '' : 's'}`;
+  const init = c.params === 0 ? '' : `, ${c.init_matches}/${c.params} values at init_value`;
+  return `${what}: ${writes}${init}${inst}`;
+}
+
+/** Why `c` ranks where it does relative to `above` (rank - 1). */
+function rankReason(c: Scored, planned: PlannedWrite[], above: Scored | undefined, rankAbove: number): string {
+  const self = describe(c, planned);
+  if (above === undefined) {
+    return c.device !== null && c.writes === 0 ? `best: existing free device needing no writes; ${self}` : `best: ${self}`;
+  }
+  const at = `#${rankAbove}`;
+  const aboveZero = above.device !== null && above.writes === 0;
+  if (aboveZero && !(c.device !== null && c.writes === 0)) return `below ${at}, which is an existing free device needing no writes; ${self}`;
+  if (c.writes !== above.writes) return `more writes than ${at} (${c.writes} vs ${above.writes}); ${self}`;
+  if (c.init_matches !== above.init_matches) return `fewer values at init_value than ${at} (${c.init_matches} vs ${above.init_matches}); ${self}`;
+  if (c.available_instances !== above.available_instances) {
+    return `fewer free instances than ${at} (${c.available_instances ?? 'unknown'} vs ${above.available_instances ?? 'unknown'}); ${self}`;
+  }
+  if (c.device === null && above.device !== null) return `ties with ${at}, which reuses an existing device; ${self}`;
+  return `ties with ${at} on every key; ordered by name; ${self}`;
+}
+
+/**
+ * Rank every destination in `inventories` that can take `list`. Compatibility is checked
+ * with the same rules as `checkCompat` (type metadata, then device state).
+ */
+export function selectDestinations(list: ParamList, inventories: Inventory[], options: SelectOptions = {}): SelectResult {
+  const scored: Scored[] = [];
+  const rejected: Rejected[] = [];
+  const wantRejected = options.includeRejected === true;
+  let typeCount = 0;
+  let deviceCount = 0;
+  const reject = (host: string, type: MdevType | null, device: VfioDevice | null, reasons: Reason[]) => {
+    if (wantRejected) {
+      rejected.push({host, type_id: type?.id ?? null, parent: type?.parent ?? null, device: device ? deviceIdOf(device) : null, reasons});
+    }
+  };
+  const counts = {writes: 0, init: 0, params: 0};
+  const listNames = list.scheme === 'v3' ? Object.keys(list.params) : [];
+  const consider = (host: string, type: MdevType | null, meta: TypeMigration, device: VfioDevice | null) => {
+    if (device !== null) {
+      const reasons = deviceReasons(list, {host, type, device, migration: meta});
+      if (reasons.length > 0) return reject(host, type, device, reasons);
+    }
+    score(list, meta, device, listNames, counts);
+    scored.push({
+      host,
+      type,
+      meta,
+      dev: device,
+      type_id: type?.id ?? null,
+      parent: type?.parent ?? (device?.kind === 'pci' ? (device.physfn ?? null) : null),
+      device: device ? deviceIdOf(device) : null,
+      writes: counts.writes,
+      init_matches: counts.init,
+      params: counts.params,
+      available_instances: type?.available_instances ?? null,
+      seq: scored.length,
+    });
+  };
+
+  for (const inv of sortedBy(inventories, (a, b) => byName(a.host, b.host))) {
+    // Devices by type, once per inventory, in id order.
+    const byType = new Map<string, VfioDevice[]>();
+    const pcis: Extract<VfioDevice, {kind: 'pci'}>[] = [];
+    for (const d of sortedBy(inv.devices, (a, b) => byName(deviceIdOf(a), deviceIdOf(b)))) {
+      deviceCount++;
+      if (d.kind === 'pci') {
+        pcis.push(d);
+        continue;
+      }
+      const key = `${d.parent}\0${d.type_id}`;
+      const list2 = byType.get(key);
+      if (list2) list2.push(d);
+      else byType.set(key, [d]);
+    }
+    for (const type of sortedBy(inv.types, (a, b) => byName(a.parent, b.parent) || byName(a.id, b.id))) {
+      typeCount++;
+      const meta = type.migration;
+      const reasons =
+        meta === null
+          ? [{code: 'NO_METADATA', message: type.problems.length > 0 ? `unusable migration metadata: ${type.problems.join('; ')}` : 'no migration metadata'} as Reason]
+          : checkMetadata(list, meta);
+      const devices = byType.get(`${type.parent}\0${type.id}`) ?? [];
+      if (reasons.length > 0 || meta === null) {
+        reject(inv.host, type, null, reasons);
+        continue;
+      }
+      for (const d of devices) consider(inv.host, type, meta, d);
+      if (type.available_instances === 0) {
+        reject(inv.host, type, null, [{code: 'NO_AVAILABLE_INSTANCES', message: `${type.id} has no available instances: no new device can be created`}]);
+      } else {
+        consider(inv.host, type, meta, null);
+      }
+    }
+    // PCI variant-driver devices carry their own metadata.
+    for (const d of pcis) {
+      if (d.type_migration === null) {
+        reject(inv.host, null, d, [{code: 'NO_METADATA', message: `${d.bdf} (${d.driver || 'no driver'}) publishes no migration metadata`}]);
+        continue;
+      }
+      const reasons = checkMetadata(list, d.type_migration);
+      if (reasons.length > 0) reject(inv.host, null, d, reasons);
+      else consider(inv.host, null, d.type_migration, d);
+    }
+  }
+
+  scored.sort(compare);
+  const limit = options.limit === undefined ? scored.length : Math.max(0, options.limit);
+  const candidates: Candidate[] = [];
+  for (let i = 0; i < Math.min(limit, scored.length); i++) {
+    const s = scored[i] as Scored;
+    const planned = plannedWrites(list, s.meta, s.dev);
+    const current = s.dev?.migration;
+    candidates.push({
+      rank: i + 1,
+      host: s.host,
+      type_id: s.type_id,
+      parent: s.parent,
+      device: s.device,
+      writes: s.writes,
+      init_matches: s.init_matches,
+      params: s.params,
+      available_instances: s.available_instances,
+      planned_writes: planned,
+      reason: rankReason(s, planned, scored[i - 1], i),
+      warnings: s.dev === null ? [] : keptValueWarnings(list, s.meta, current?.scheme === 'v3' ? current.values : undefined),
+    });
+  }
+  const result: SelectResult = {
+    source: sourceRef(list),
+    considered: {hosts: inventories.length, types: typeCount, devices: deviceCount, candidates: scored.length},
+    candidates,
+  };
+  if (wantRejected) result.rejected = rejected;
+  return result;
+}
