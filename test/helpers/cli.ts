@@ -19,7 +19,7 @@ export interface CliRun {
 }
 
 /** Run the built CLI (`npm run build` first) as a user would, in a subprocess. */
-export function runCli(args: string[], options: {env?: Record<string, string>; input?: string} = {}): CliRun {
+export function runCli(args: string[], options: {env?: Record<string, string>; input?: string | Buffer} = {}): CliRun {
   const result = spawnSync(process.execPath, [path.join(repoRoot, 'bin/run.js'), ...args], {
     cwd: repoRoot,
     encoding: 'utf8',

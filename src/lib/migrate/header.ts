@@ -3,7 +3,8 @@ import {liveDestination} from '../compat/resolve.js';
 import {ExitCode, InputError, VfioMigError} from '../errors.js';
 import {flagNames} from '../fsm/states.js';
 import type {ParamList} from '../model/types.js';
-import {buildParamList, validateParamList} from '../paramlist/index.js';
+import {buildParamList} from '../paramlist/index.js';
+import {schemaProblems} from '../schema/index.js';
 import {deviceTypeMigration, readDevice, readTypes} from '../enumerate/index.js';
 import {planPreparation} from '../prepare/plan.js';
 import type {SysfsRoot} from '../sysfs/root.js';
@@ -14,8 +15,8 @@ export interface StreamHeader {
   kind: 'StreamHeader';
   /** The source's migration parameter list; null for a device without migration metadata. */
   param_list: ParamList | null;
-  migration_flags: number;
-  migration_flag_names: string[];
+  /** The source's migration flags by name (STOP_COPY, P2P, PRE_COPY). */
+  migration_flags: string[];
   source: {host: string; device: string};
   /** MIG_DATA_SIZE at the start of STOP_COPY is not known yet: the pre-save estimate, if any. */
   size_estimate: number | null;
@@ -33,8 +34,7 @@ export async function buildHeader(sysfs: SysfsRoot, device: string, flags: numbe
     apiVersion: 'vfio-mig/v1',
     kind: 'StreamHeader',
     param_list: paramList,
-    migration_flags: flags,
-    migration_flag_names: flagNames(flags),
+    migration_flags: flagNames(flags),
     source: {host, device},
     size_estimate: estimate ?? null,
     created_at: new Date().toISOString(),
@@ -49,12 +49,12 @@ export function parseHeader(text: string, what: string): StreamHeader {
   } catch {
     throw new InputError(`${what}: the stream header is not JSON`, 'BAD_HEADER');
   }
-  const header = data as Partial<StreamHeader> | null;
-  if (!header || header.kind !== 'StreamHeader' || header.apiVersion !== 'vfio-mig/v1' || typeof header.migration_flags !== 'number') {
-    throw new InputError(`${what}: not a vfio-mig stream header (kind StreamHeader, apiVersion vfio-mig/v1)`, 'BAD_HEADER');
+  const problems = schemaProblems('streamHeader', data);
+  if (problems.length > 0) {
+    const first = problems[0]!;
+    throw new InputError(`${what}: not a valid stream header: ${first.pointer || '/'}: ${first.message}`, 'BAD_HEADER', {problems});
   }
-  if (header.param_list !== null && header.param_list !== undefined) validateParamList(header.param_list, `${what}: header param_list`);
-  return header as StreamHeader;
+  return data as StreamHeader;
 }
 
 /**

@@ -4,7 +4,7 @@ import path from 'node:path';
 import {hostName} from '../enumerate/index.js';
 import {deviceArg} from './args.js';
 import {InputError} from '../errors.js';
-import {MigFlag, MigState, stateName} from '../fsm/states.js';
+import {flagNames, MigFlag, MigState, stateName} from '../fsm/states.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
 import {buildHeader} from './header.js';
@@ -119,7 +119,7 @@ export async function saveDevice(options: SaveOptions): Promise<SaveResult> {
       device,
       output: toPath ?? '-',
       raw,
-      migration_flags: header?.migration_flag_names ?? [],
+      migration_flags: flagNames(ctl.flags),
       precopy_rounds: rounds,
       payload_bytes: end.payload_bytes,
       stream_bytes: end.stream_bytes,
