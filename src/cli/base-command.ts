@@ -61,6 +61,9 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
 
   protected abstract execute(): Promise<Outcome<R>>;
 
+  /** Commands that stream JSON-lines events print their envelope as one line too. */
+  protected jsonLines = false;
+
   /** True when stdout carries data (`--out -`): then every message goes to stderr. */
   protected stdoutIsData = false;
 
@@ -154,7 +157,7 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
 
   private async printEnvelope(envelope: Envelope<R>): Promise<void> {
     if (this.jsonEnabled()) {
-      this.out.write(`${JSON.stringify(envelope, null, 2)}\n`);
+      this.out.write(`${this.jsonLines ? JSON.stringify(envelope) : JSON.stringify(envelope, null, 2)}\n`);
       return;
     }
     const {toYaml} = await import('../lib/format/yaml.js');

@@ -50,3 +50,16 @@ export function eventSink(options: {json: boolean; stream: NodeJS.WriteStream}):
     },
   };
 }
+
+/** Run a migration with its events shown (see eventSink); the bar is closed however it ends. */
+export async function withEvents<T>(
+  options: {json: boolean; stream: NodeJS.WriteStream},
+  run: (onEvent: (ev: MigrationEvent) => void) => Promise<T>,
+): Promise<T> {
+  const sink = eventSink(options);
+  try {
+    return await run(sink.onEvent);
+  } finally {
+    sink.done();
+  }
+}

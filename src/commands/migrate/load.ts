@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {fields} from '../../cli/render.js';
-import {eventSink} from '../../cli/progress.js';
+import {withEvents} from '../../cli/progress.js';
 import {loadDevice, type LoadResult} from '../../lib/migrate/load.js';
 
 export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadResult> {
@@ -19,34 +19,33 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
   ];
 
   static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address of the destination'})};
+  protected override jsonLines = true;
+
   static override flags = {
     in: Flags.string({required: true, description: 'file to read, or - for stdin'}),
     raw: Flags.boolean({description: 'the input is bare device bytes (no header: nothing is checked before loading)'}),
   };
 
   protected async execute(): Promise<Outcome<LoadResult>> {
-    const sink = eventSink({json: this.jsonEnabled(), stream: process.stdout});
-    try {
-      const result = await loadDevice({
+    const result = await withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
+      loadDevice({
         sysfs: this.sysfs(),
         device: this.args.device,
         input: this.flags.in === '-' ? {fd: 0} : {path: this.flags.in},
         raw: this.flags.raw,
-        onEvent: sink.onEvent,
-      });
-      return {
-        result,
-        exitCode: 0,
-        human: () =>
-          fields([
-            ['loaded', `${result.input} -> ${result.device}`],
-            ['from', result.source ? `${result.source.host}/${result.source.device}` : undefined],
-            ['payload', `${result.payload_bytes} bytes`],
-            ['device now', result.final_state],
-          ]),
-      };
-    } finally {
-      sink.done();
-    }
+        onEvent,
+      }),
+    );
+    return {
+      result,
+      exitCode: 0,
+      human: () =>
+        fields([
+          ['loaded', `${result.input} -> ${result.device}`],
+          ['from', result.source ? `${result.source.host}/${result.source.device}` : undefined],
+          ['payload', `${result.payload_bytes} bytes`],
+          ['device now', result.final_state],
+        ]),
+    };
   }
 }

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {fields} from '../../cli/render.js';
-import {eventSink} from '../../cli/progress.js';
+import {withEvents} from '../../cli/progress.js';
 import {runMigration, type RunResult} from '../../lib/migrate/run.js';
 
 export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult> {
@@ -16,6 +16,8 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
     '<%= config.bin %> migrate run --source 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --dest 0e352e90-823f-4f5d-9221-86e662934044',
   ];
 
+  protected override jsonLines = true;
+
   static override flags = {
     source: Flags.string({required: true, description: 'mdev UUID or PCI address of the source'}),
     dest: Flags.string({required: true, description: 'mdev UUID or PCI address of the destination'}),
@@ -23,30 +25,27 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
   };
 
   protected async execute(): Promise<Outcome<RunResult>> {
-    const sink = eventSink({json: this.jsonEnabled(), stream: process.stdout});
-    try {
-      const result = await runMigration({
+    const result = await withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
+      runMigration({
         sysfs: this.sysfs(),
         source: this.flags.source,
         dest: this.flags.dest,
         precopyRounds: this.flags['precopy-rounds'],
-        onEvent: sink.onEvent,
-      });
-      return {
-        result,
-        exitCode: 0,
-        human: () =>
-          fields([
-            ['migrated', `${result.source} -> ${result.dest}`],
-            ['payload', `${result.payload_bytes} bytes`],
-            ['pre-copy rounds', result.precopy_rounds.length || undefined],
-            ['stop-copy time', `${result.stop_copy_ms} ms`],
-            ['source now', result.source_state],
-            ['destination now', result.dest_state],
-          ]),
-      };
-    } finally {
-      sink.done();
-    }
+        onEvent,
+      }),
+    );
+    return {
+      result,
+      exitCode: 0,
+      human: () =>
+        fields([
+          ['migrated', `${result.source} -> ${result.dest}`],
+          ['payload', `${result.payload_bytes} bytes`],
+          ['pre-copy rounds', result.precopy_rounds.length || undefined],
+          ['stop-copy time', `${result.stop_copy_ms} ms`],
+          ['source now', result.source_state],
+          ['destination now', result.dest_state],
+        ]),
+    };
   }
 }

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {fields} from '../../cli/render.js';
-import {eventSink} from '../../cli/progress.js';
+import {withEvents} from '../../cli/progress.js';
 import {saveDevice, type SaveResult} from '../../lib/migrate/save.js';
 
 export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveResult> {
@@ -19,6 +19,8 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
   ];
 
   static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address of the source'})};
+  protected override jsonLines = true;
+
   static override flags = {
     out: Flags.string({required: true, description: 'file to write, or - for stdout'}),
     raw: Flags.boolean({description: 'write the bare device bytes (no header, chunks or checksums)'}),
@@ -28,31 +30,28 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
 
   protected async execute(): Promise<Outcome<SaveResult>> {
     this.stdoutIsData = this.flags.out === '-';
-    const sink = eventSink({json: this.jsonEnabled(), stream: this.stdoutIsData ? process.stderr : process.stdout});
-    try {
-      const result = await saveDevice({
+    const result = await withEvents({json: this.jsonEnabled(), stream: this.stdoutIsData ? process.stderr : process.stdout}, (onEvent) =>
+      saveDevice({
         sysfs: this.sysfs(),
         device: this.args.device,
         output: this.flags.out === '-' ? {fd: 1} : {path: this.flags.out},
         raw: this.flags.raw,
         precopyRounds: this.flags['precopy-rounds'],
         resume: this.flags.resume,
-        onEvent: sink.onEvent,
-      });
-      return {
-        result,
-        exitCode: 0,
-        human: () =>
-          fields([
-            ['saved', `${result.device} -> ${result.output}`],
-            ['payload', `${result.payload_bytes} bytes${result.raw ? ' (raw)' : ` in ${result.chunks} chunks, stream ${result.stream_bytes} bytes`}`],
-            ['pre-copy rounds', result.precopy_rounds.length || undefined],
-            ['stop-copy time', `${result.stop_copy_ms} ms`],
-            ['source now', result.final_state],
-          ]),
-      };
-    } finally {
-      sink.done();
-    }
+        onEvent,
+      }),
+    );
+    return {
+      result,
+      exitCode: 0,
+      human: () =>
+        fields([
+          ['saved', `${result.device} -> ${result.output}`],
+          ['payload', `${result.payload_bytes} bytes${result.raw ? ' (raw)' : ` in ${result.chunks} chunks, stream ${result.stream_bytes} bytes`}`],
+          ['pre-copy rounds', result.precopy_rounds.length || undefined],
+          ['stop-copy time', `${result.stop_copy_ms} ms`],
+          ['source now', result.final_state],
+        ]),
+    };
   }
 }

@@ -4,28 +4,9 @@
  */
 export const ENGINE_PROTOCOL_VERSION = 1;
 
-export type MigrationStateName =
-  | 'ERROR'
-  | 'STOP'
-  | 'RUNNING'
-  | 'STOP_COPY'
-  | 'RESUMING'
-  | 'RUNNING_P2P'
-  | 'PRE_COPY'
-  | 'PRE_COPY_P2P';
-
-export const STATE_NAMES: readonly MigrationStateName[] = [
-  'ERROR',
-  'STOP',
-  'RUNNING',
-  'STOP_COPY',
-  'RESUMING',
-  'RUNNING_P2P',
-  'PRE_COPY',
-  'PRE_COPY_P2P',
-];
-
-export type MigrationFlagName = 'STOP_COPY' | 'P2P' | 'PRE_COPY';
+/** State and flag names are the FSM module's: one list for the whole library. */
+export type {MigStateName as MigrationStateName, MigFlagName as MigrationFlagName} from '../fsm/states.js';
+import type {MigFlagName as MigrationFlagName, MigStateName as MigrationStateName} from '../fsm/states.js';
 
 interface Base {
   v: number;
