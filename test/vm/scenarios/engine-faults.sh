@@ -1,6 +1,6 @@
 # Engine mechanism under injected driver faults, on the real 6.1 kernel and the reference
-# driver. A test/vm scenario: copy it to test/vm/scenarios/ (owned by the VM test bed) to run
-# it with `sudo test/vm/run.sh engine-faults`.
+# driver: a failed arc reports the state after it, ERROR needs a reset, STOP_COPY -> PRE_COPY
+# is refused, a failed read gives EIO, a rejected load is reset and retried.
 need_engine
 P=$VMREF_PARAMS
 a=$(mk nic); b=$(mk nic)

@@ -1,0 +1,81 @@
+# Shared helpers for the VM scenarios (sourced by the runner before each scenario; POSIX sh).
+# A scenario fails on the first failed `check`/`expect`, or on a non-zero exit.
+set -u
+VMREF_PARENT=/sys/class/mdev_bus/vmref
+VMREF_TYPES=$VMREF_PARENT/mdev_supported_types
+VMREF_PARAMS=/sys/module/vfio_mig_ref/parameters
+CLI="node $VMTEST_REPO/bin/run.js"
+ENGINE="$VMTEST_REPO/engine/build/vfio-mig-engine"
+
+vm_setup() { rm -f "$JQ_QUEUE" /tmp/jq.snap.*; }
+
+# Remove every vmref mdev and disarm every fault.
+vm_cleanup() {
+  for d in /sys/bus/mdev/devices/*; do
+    [ -e "$d/vmref_status" ] && echo 1 >"$d/remove" 2>/dev/null
+  done
+  disarm
+  return 0
+}
+
+# arm KNOB=VALUE...: set fault-injection knobs (README: Fault injection); disarm: all off
+arm() { for kv in "$@"; do echo "${kv#*=}" >"$VMREF_PARAMS/${kv%%=*}" || fail "arm $kv"; done; }
+disarm() {
+  [ -d "$VMREF_PARAMS" ] || return 0
+  for p in fail_arc_from fail_arc_to error_arc_from error_arc_to fail_read_after; do echo -1 >"$VMREF_PARAMS/$p"; done
+  echo 0 >"$VMREF_PARAMS/reject_load"; echo >"$VMREF_PARAMS/fault_dev"
+  echo 5 >"$VMREF_PARAMS/fail_arc_errno"; echo 5 >"$VMREF_PARAMS/fail_read_errno"; echo 22 >"$VMREF_PARAMS/reject_load_errno"
+  echo 1 >"$VMREF_PARAMS/fail_arc_count"; echo 1 >"$VMREF_PARAMS/error_arc_count"; echo 1 >"$VMREF_PARAMS/fail_read_count"
+}
+# state UUID: the driver's own view of the device state (RUNNING, ERROR, ...)
+state() { sed 's/^state=\([A-Z_0-9]*\).*/\1/' "/sys/bus/mdev/devices/$1/vmref_status"; }
+
+fail() { echo "FAIL $*"; exit 1; }
+pass() { echo "ok   $*"; }
+skip() { echo "SKIP $*"; exit 77; }
+# check DESCRIPTION COMMAND...: run the command, fail the scenario if it fails
+check() { _cd="$1"; shift; if "$@"; then pass "$_cd"; else fail "$_cd (command: $*)"; fi; }
+# expect_eq DESCRIPTION GOT WANT
+expect_eq() { if [ "$2" = "$3" ]; then pass "$1: $2"; else fail "$1: got '$2', want '$3'"; fi; }
+
+new_uuid() { cat /proc/sys/kernel/random/uuid; }
+# mk TYPE (gfx-4GB|gfx-8GB|nic): create an mdev, print its UUID
+mk() {
+  u=$(new_uuid)
+  echo "$u" >"$VMREF_TYPES/vmref-$1/create" || fail "create vmref-$1"
+  echo "$u"
+}
+rm_mdev() { echo 1 >"/sys/bus/mdev/devices/$1/remove"; }
+mig() { echo "/sys/bus/mdev/devices/$1/migration/$2"; }
+# wr PATH VALUE: write, print OK or the errno name (EINVAL, EBUSY, ...)
+wr() { vmtest write "$1" "$2"; }
+rd() { cat "$1"; }
+
+# The project's CLI and engine: scenarios needing them skip until they exist.
+need_cli() {
+  [ -f "$VMTEST_REPO/bin/run.js" ] || skip "CLI not built ($VMTEST_REPO/bin/run.js missing)"
+  [ -d "$VMTEST_REPO/dist" ] || [ -d "$VMTEST_REPO/lib" ] || skip "CLI not compiled (npm run build)"
+}
+need_engine() { [ -x "$ENGINE" ] || skip "engine not built ($ENGINE missing)"; }
+# cli OUT ARGS...: run the CLI with its stdout in OUT (stderr shown); exit code in $CLI_RC
+cli() { _o="$1"; shift; echo "+ vfio-mig $*"; $CLI "$@" >"$_o"; CLI_RC=$?; return 0; }
+JQ="node $VMTEST_REPO/test/vm/guest/jq.mjs"
+# jcheck DESC FILE EXPR: assert a JS expression over the parsed JSON (r, deq, sysfs(), json()).
+# Checks are queued with a snapshot of FILE and evaluated by one node process at the end of
+# the scenario (jflush, called by the runner); jcheck_now evaluates at once.
+JQ_QUEUE=/tmp/jq.queue
+JQ_N=0
+jcheck() {
+  JQ_N=$((JQ_N + 1)); cp "$2" "/tmp/jq.snap.$JQ_N" 2>/dev/null || echo "(missing)" >"/tmp/jq.snap.$JQ_N"
+  printf '%s\037%s\037%s\036' "$1" "/tmp/jq.snap.$JQ_N" "$3" >>"$JQ_QUEUE"
+}
+jcheck_now() { $JQ check "$@" || exit 1; }
+jflush() { [ -s "$JQ_QUEUE" ] || return 0; echo "--- deferred JSON checks:"; $JQ batch "$JQ_QUEUE"; _rc=$?; rm -f "$JQ_QUEUE" /tmp/jq.snap.*; return $_rc; }
+jget() { $JQ get "$@"; }
+# engine OUT REQUEST...: run the engine with one JSON request per argument; responses in OUT
+engine() {
+  _o="$1"; shift
+  for _r in "$@"; do printf '%s\n' "$_r"; done | "$ENGINE" >"$_o"; ENGINE_RC=$?
+  echo "+ engine: $# requests, exit $ENGINE_RC"; cat "$_o" | grep -v '"event"' | cut -c1-400
+  return 0
+}
