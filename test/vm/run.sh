@@ -161,6 +161,7 @@ timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
   -kernel "$VMLINUX" -initrd "$INITRD" \
   -append "console=ttyS0 panic=-1 loglevel=4 vmtest.repo=$REPO vmtest.build=$BUILD vmtest.scen=$SCEN" \
   -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
+  -virtfs "local,path=$REPO,mount_tag=repo,security_model=none,readonly=on,multidevs=remap" \
   -virtfs "local,path=$RESULTS,mount_tag=results,security_model=none" \
   -display none -serial stdio -monitor none -no-reboot -nodefaults \
   </dev/null >"$BUILD/console.log" 2>&1
