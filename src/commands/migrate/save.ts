@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
-import {fields} from '../../cli/render.js';
+import {fields, plural} from '../../cli/render.js';
 import {withEvents} from '../../cli/progress.js';
 import {saveDevice, type SaveResult} from '../../lib/migrate/save.js';
 
@@ -47,7 +47,7 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
       human: () =>
         fields([
           ['saved', `${result.device} -> ${result.output}`],
-          ['payload', `${result.payload_bytes} bytes${result.raw ? ' (raw)' : ` in ${result.chunks} chunks, stream ${result.stream_bytes} bytes`}`],
+          ['payload', `${result.payload_bytes} bytes${result.raw ? ' (raw)' : ` in ${plural(result.chunks, 'chunk')}, stream ${result.stream_bytes} bytes`}`],
           ['pre-copy rounds', result.precopy_rounds.length || undefined],
           ['stop-copy time', `${result.stop_copy_ms} ms`],
           ['source now', result.final_state],

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
-import {fields} from '../../cli/render.js';
+import {fields, plural} from '../../cli/render.js';
 import {parseHeader, type StreamHeader} from '../../lib/migrate/header.js';
 import {startEngine} from '../../lib/migrate/session.js';
 
@@ -34,7 +34,7 @@ export default class MigrateVerify extends BaseCommand<typeof MigrateVerify, Ver
             ['stream', `${input}: intact`],
             ['source', `${header.source.host}/${header.source.device}`],
             ['model', header.param_list?.model ?? '(no migration metadata)'],
-            ['payload', `${result.payload_bytes} bytes in ${result.chunks} chunks`],
+            ['payload', `${result.payload_bytes} bytes in ${plural(result.chunks, 'chunk')}`],
           ]),
       };
     } finally {

@@ -103,7 +103,7 @@ export async function saveDevice(options: SaveOptions): Promise<SaveResult> {
     await ctl.stepTo(MigState.STOP_COPY);
     report();
     const estimate = await ctl.dataSize();
-    const saved = await engine.request(
+    await engine.request(
       'save',
       {mode: 'until_eof', ...(estimate ? {estimate} : {})},
       {onProgress: (ev) => emit(progressOf(device, 'stop_copy', ev))},
@@ -123,7 +123,7 @@ export async function saveDevice(options: SaveOptions): Promise<SaveResult> {
       precopy_rounds: rounds,
       payload_bytes: end.payload_bytes,
       stream_bytes: end.stream_bytes,
-      chunks: saved.chunks,
+      chunks: end.chunks,
       size_estimate: estimate ?? null,
       stop_copy_ms: Math.round(stopCopyMs),
       final_state: stateName(final),
