@@ -7,7 +7,12 @@ import type {ValidateFunction} from 'ajv';
 
 import {readInventory} from '../../src/lib/enumerate/index.js';
 import * as outputValidators from '../../src/lib/schema/generated/output-validators.js';
-import * as inputValidators from '../../src/lib/schema/generated/validators.js';
+import {inventory} from '../../src/lib/schema/generated/inventory.js';
+import {migrationInfo} from '../../src/lib/schema/generated/migration-info.js';
+import {paramList} from '../../src/lib/schema/generated/param-list.js';
+import {streamHeader} from '../../src/lib/schema/generated/stream-header.js';
+
+const inputValidators = {inventory, migrationInfo, paramList, streamHeader};
 import type {Inventory, ParamList} from '../../src/lib/model/types.js';
 import {SysfsRoot} from '../../src/lib/sysfs/root.js';
 

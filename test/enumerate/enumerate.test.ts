@@ -1,4 +1,5 @@
 import {hostName, normalizeDeviceId, parseVgpuTypes, readDevice, readDevices, readInventory, readTypes} from '../../src/lib/enumerate/index.js';
+import {inventory as inventorySchema} from '../../src/lib/schema/generated/inventory.js';
 import {schemaProblems} from '../../src/lib/schema/index.js';
 import {SysfsRoot} from '../../src/lib/sysfs/root.js';
 import {fixtureHost} from '../helpers/cli.js';
@@ -100,7 +101,7 @@ describe('enumeration of the fixture hosts', () => {
     for (const name of ['gpu-a', 'gpu-b', 'pci-vf', 'v4-host', 'broken']) {
       const inventory = await readInventory(host(name));
       expect(inventory.host).toBe(name);
-      expect(schemaProblems('inventory', inventory)).toEqual([]);
+      expect(schemaProblems(inventorySchema, inventory)).toEqual([]);
     }
     expect(await hostName(host('gpu-b'))).toBe('gpu-b');
   });

@@ -9,6 +9,7 @@ import {semanticProblems} from '../model/metadata.js';
 import {typeOfValue} from '../model/params.js';
 import type {Inventory, ParamSpec, TypeMigration} from '../model/types.js';
 import {readInputText} from '../paramlist/index.js';
+import {inventory as inventorySchema} from '../schema/generated/inventory.js';
 import {pointerOf, type Problem, schemaProblems} from '../schema/index.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 
@@ -64,7 +65,7 @@ function metadataProblems(meta: TypeMigration | null, at: (string | number)[]): 
 
 /** Validate parsed data as an inventory: schema, then the metadata rules of every type. */
 export function validateInventory(data: unknown, what = 'inventory'): Inventory {
-  let problems = schemaProblems('inventory', data);
+  let problems = schemaProblems(inventorySchema, data);
   if (problems.length === 0) {
     const inv = data as Inventory;
     inv.types.forEach((t, i) => problems.push(...metadataProblems(t.migration, ['types', i, 'migration'])));

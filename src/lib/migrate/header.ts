@@ -4,6 +4,7 @@ import {ExitCode, InputError, VfioMigError} from '../errors.js';
 import {flagNames} from '../fsm/states.js';
 import type {ParamList} from '../model/types.js';
 import {buildParamList} from '../paramlist/index.js';
+import {streamHeader} from '../schema/generated/stream-header.js';
 import {schemaProblems} from '../schema/index.js';
 import {deviceTypeMigration, readDevice, readTypes} from '../enumerate/index.js';
 import {planPreparation} from '../prepare/plan.js';
@@ -49,7 +50,7 @@ export function parseHeader(text: string, what: string): StreamHeader {
   } catch {
     throw new InputError(`${what}: the stream header is not JSON`, 'BAD_HEADER');
   }
-  const problems = schemaProblems('streamHeader', data);
+  const problems = schemaProblems(streamHeader, data);
   if (problems.length > 0) {
     const first = problems[0]!;
     throw new InputError(`${what}: not a valid stream header: ${first.pointer || '/'}: ${first.message}`, 'BAD_HEADER', {problems});

@@ -1,3 +1,4 @@
+import {migrationInfo} from '../schema/generated/migration-info.js';
 import {pointerOf, type Problem, schemaProblems} from '../schema/index.js';
 import {allowedEntryProblem, describeValue, isAllowed, isSafeParamName, parseIntRange, typeOfValue, withArticle} from './params.js';
 import type {MigrationInfoFile, ParamSpec, ParamType, TypeMigration} from './types.js';
@@ -29,7 +30,7 @@ export function parseMigrationInfo(text: string, options: {lenient?: LenientPars
     const hint = options.lenient ? '' : ' (the RFC example uses single quotes: try --lenient)';
     return {problems: [{pointer: '', message: `not valid JSON: ${message}${options.lenient ? '' : hint}`}]};
   }
-  const problems = schemaProblems('migrationInfo', data);
+  const problems = schemaProblems(migrationInfo, data);
   if (problems.length === 0) problems.push(...semanticProblems(data as MigrationInfoFile));
   return problems.length === 0 ? {info: data as MigrationInfoFile, problems} : {problems};
 }

@@ -11,6 +11,7 @@ import {deviceTypeMigration, hostName, readDevice, readTypes} from '../enumerate
 import {InputError} from '../errors.js';
 import {MAX_STR_VALUE, isSafeParamName, typeOfValue} from '../model/params.js';
 import type {ParamList, ParamValue, TypeMigration, VfioDevice} from '../model/types.js';
+import {paramList as paramListSchema} from '../schema/generated/param-list.js';
 import {pointerOf, type Problem, schemaProblems} from '../schema/index.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 
@@ -93,7 +94,7 @@ function listError(what: string, problems: Problem[]): InputError {
 export function validateParamList(data: unknown, what = 'parameter list'): ParamList {
   let doc = data;
   if (isEnvelopeOfParams(doc)) doc = (doc as {result: unknown}).result;
-  const problems = schemaProblems('paramList', doc);
+  const problems = schemaProblems(paramListSchema, doc);
   if (problems.length > 0) {
     // Name problems first: they are the dangerous ones.
     problems.sort((a, b) => Number(/name/.test(b.message)) - Number(/name/.test(a.message)));

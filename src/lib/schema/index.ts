@@ -1,14 +1,10 @@
 import type {ErrorObject, ValidateFunction} from 'ajv';
 
-import * as validators from './generated/validators.js';
-
 /** One schema or semantic problem, located by a JSON pointer into the checked document. */
 export interface Problem {
   pointer: string;
   message: string;
 }
-
-export type SchemaName = keyof typeof validators;
 
 /** RFC 6901 pointer segment. */
 export function pointerSegment(key: string | number): string {
@@ -44,9 +40,11 @@ function describeError(error: ErrorObject): Problem {
   }
 }
 
-/** Validate against a build-time compiled schema; problems are deduplicated, most specific first. */
-export function schemaProblems(name: SchemaName, data: unknown): Problem[] {
-  const validate = validators[name] as ValidateFunction;
+/**
+ * Validate with a build-time compiled validator (`./generated/<format>.js`, one module per
+ * file format so each command loads only what it checks); problems deduplicated.
+ */
+export function schemaProblems(validate: ValidateFunction, data: unknown): Problem[] {
   if (validate(data)) return [];
   const errors = (validate.errors ?? []).filter(
     // Name errors are reported once by `propertyNames`; `if`/`oneOf` summaries add nothing.
@@ -63,8 +61,4 @@ export function schemaProblems(name: SchemaName, data: unknown): Problem[] {
     }
   }
   return problems;
-}
-
-export function isValid(name: SchemaName, data: unknown): boolean {
-  return (validators[name] as ValidateFunction)(data) === true;
 }

@@ -4,6 +4,8 @@ import path from 'node:path';
 import {InputError} from '../errors.js';
 import {readDevices, readTypes} from '../enumerate/index.js';
 import {type LenientParser, lenientParser, parseDeviceModels, parseMigrationInfo} from '../model/metadata.js';
+import {inventory as inventorySchema} from '../schema/generated/inventory.js';
+import {paramList as paramListSchema} from '../schema/generated/param-list.js';
 import {type Problem, schemaProblems} from '../schema/index.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 
@@ -61,7 +63,7 @@ export function validateText(target: string, text: string, options: TextOptions 
   }
   const format = formatOf(target, data);
   if (format === 'param-list' || format === 'inventory') {
-    const problems = schemaProblems(format === 'param-list' ? 'paramList' : 'inventory', data);
+    const problems = schemaProblems(format === 'param-list' ? paramListSchema : inventorySchema, data);
     return {target, format, valid: problems.length === 0, problems};
   }
   const {problems} = parseMigrationInfo(text, {lenient: options.lenient});
