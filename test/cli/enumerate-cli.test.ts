@@ -69,7 +69,7 @@ describe('types / list / show / validate on every fixture host', () => {
     expect(bad.stdout).toMatch(/1 of 2 items invalid\n$/);
     const missing = runCli(['validate', '/nonexistent.json']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toBe('vfio-mig: /nonexistent.json: cannot read: no such file\n');
+    expect(missing.stderr).toBe('vfio-mig: /nonexistent.json: cannot read document: no such file\n');
   });
 
   it('validate with no file checks every type on the host; --json matches its schema', () => {

@@ -1,4 +1,6 @@
-import {readdir} from 'node:fs/promises';
+import {mkdtemp, readdir, rm, truncate, writeFile} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import path from 'node:path';
 
 import {parseDeviceModels, parseMigrationInfo} from '../../src/lib/model/metadata.js';
 import {isAllowed, isSafeParamName, parseIntRange, parseSysfsValue, valueProblem} from '../../src/lib/model/params.js';
@@ -55,7 +57,19 @@ describe('validate: the broken metadata fixtures', () => {
   });
 
   it('unreadable files are input errors naming the file', async () => {
-    await expect(validateFile('/nonexistent.json')).rejects.toThrow('/nonexistent.json: cannot read: no such file');
+    await expect(validateFile('/nonexistent.json')).rejects.toThrow('/nonexistent.json: cannot read document: no such file');
+    await expect(validateFile(fixture('metadata'))).rejects.toThrow(/metadata: not a regular file; not a document/);
+  });
+
+  it('an oversized file is refused before it is read', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'vfio-mig-big-'));
+    const big = path.join(dir, 'huge.json');
+    await writeFile(big, '');
+    await truncate(big, 300 * 1024 * 1024); // sparse: costs no disk, and would cost 300 MB to read
+    const before = process.memoryUsage().rss;
+    await expect(validateFile(big)).rejects.toThrow(/huge\.json: larger than 268435456 bytes; not a document/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(100 * 1024 * 1024);
+    await rm(dir, {recursive: true});
   });
 });
 

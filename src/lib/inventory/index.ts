@@ -8,7 +8,7 @@ import {allows, cachedRange, typeSummary} from '../compat/index.js';
 import {semanticProblems} from '../model/metadata.js';
 import {typeOfValue} from '../model/params.js';
 import type {Inventory, ParamSpec, TypeMigration} from '../model/types.js';
-import {readInputText} from '../paramlist/index.js';
+import {readInputText} from '../format/input.js';
 import {inventory as inventorySchema} from '../schema/generated/inventory.js';
 import {pointerOf, type Problem, schemaProblems} from '../schema/index.js';
 import type {SysfsRoot} from '../sysfs/root.js';

@@ -5,9 +5,9 @@
  * Reading a file is strict and happens before anything else: the schema first, then the
  * names (they become sysfs file names), then the values. Any problem is an InputError (exit 2).
  */
-import {readFile} from 'node:fs/promises';
 
 import {deviceTypeMigration, hostName, readDevice, readTypes} from '../enumerate/index.js';
+import {readInputText} from '../format/input.js';
 import {InputError} from '../errors.js';
 import {MAX_STR_VALUE, isSafeParamName, typeOfValue} from '../model/params.js';
 import type {ParamList, ParamValue, TypeMigration, VfioDevice} from '../model/types.js';
@@ -186,32 +186,6 @@ export async function parseParamList(text: string, what = 'parameter list'): Pro
     throw new InputError(`${what}: larger than ${MAX_PARAM_LIST_BYTES} bytes; not a parameter list`, 'TOO_LARGE');
   }
   return validateParamList(await parseJsonOrYaml(text, what), what);
-}
-
-async function readStdin(limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-    size += buf.length;
-    if (size > limit) throw new InputError(`stdin: larger than ${limit} bytes; not a parameter list`, 'TOO_LARGE');
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Read a text file (or stdin for `-`) with a size cap; InputError naming the file. */
-export async function readInputText(file: string, limit: number, what: string): Promise<string> {
-  if (file === '-') return readStdin(limit);
-  let buf: Buffer;
-  try {
-    buf = await readFile(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new InputError(`${file}: cannot read ${what}: ${code === 'ENOENT' ? 'no such file' : code}`, code);
-  }
-  if (buf.length > limit) throw new InputError(`${file}: larger than ${limit} bytes; not a ${what}`, 'TOO_LARGE');
-  return buf.toString('utf8');
 }
 
 /** Read and validate a parameter list file (`-` for stdin). */

@@ -1,7 +1,6 @@
-import {readFile, stat} from 'node:fs/promises';
 import path from 'node:path';
 
-import {InputError} from '../errors.js';
+import {readInputText} from '../format/input.js';
 import {readDevices, readTypes} from '../enumerate/index.js';
 import {type LenientParser, lenientParser, parseDeviceModels, parseMigrationInfo} from '../model/metadata.js';
 import {inventory as inventorySchema} from '../schema/generated/inventory.js';
@@ -19,8 +18,8 @@ export interface ValidationReport {
   problems: Problem[];
 }
 
-/** Metadata and list files are small; anything this large is not one. */
-const MAX_FILE_BYTES = 16 * 1024 * 1024;
+/** Metadata and list files are small; inventories of large hosts are the biggest. */
+const MAX_FILE_BYTES = 256 * 1024 * 1024;
 
 /** Which format a file holds: by name for v4 `migration_device_models`, else by its `kind`. */
 function formatOf(file: string, data: unknown): ValidatedFormat {
@@ -72,19 +71,7 @@ export function validateText(target: string, text: string, options: TextOptions 
 
 /** Read and check a file; unreadable files are input errors (exit 2). */
 export async function validateFile(file: string, options: {lenient?: boolean} = {}): Promise<ValidationReport> {
-  let text: string;
-  try {
-    const info = await stat(file);
-    if (!info.isFile()) throw new InputError(`${file}: not a regular file`, 'NOT_FILE');
-    if (info.size > MAX_FILE_BYTES) throw new InputError(`${file}: larger than ${MAX_FILE_BYTES} bytes`, 'TOO_LARGE');
-    const bytes = await readFile(file);
-    text = new TextDecoder('utf-8', {fatal: true}).decode(bytes);
-  } catch (error) {
-    if (error instanceof InputError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === undefined) throw new InputError(`${file}: not UTF-8 text`, 'NOT_TEXT');
-    throw new InputError(`${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : code}`, code);
-  }
+  const text = await readInputText(file, MAX_FILE_BYTES, 'document');
   // yaml costs start-up time: load it only for --lenient or a YAML document of ours.
   const textOptions: TextOptions = {};
   if (options.lenient) textOptions.lenient = await lenientParser();
