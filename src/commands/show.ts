@@ -2,7 +2,7 @@ import {Args} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {fields, showValue} from '../cli/render.js';
-import {findTypes, isSysfsName, normalizeDeviceId, readDevice, readDevices, readTypes} from '../lib/enumerate/index.js';
+import {deviceType, findTypes, isSysfsName, normalizeDeviceId, readDevice, readDevices, readTypes} from '../lib/enumerate/index.js';
 import {InputError} from '../lib/errors.js';
 import type {MdevType, VfioDevice} from '../lib/model/types.js';
 import {describeType, describeTypeMigration} from './types.js';
@@ -60,7 +60,7 @@ export default class Show extends BaseCommand<typeof Show, ShowResult> {
     const types = await readTypes(sysfs);
     if (normalizeDeviceId(id)) {
       const device = await readDevice(sysfs, id, types);
-      const type = device.kind === 'mdev' ? (types.find((t) => t.id === device.type_id && t.parent === device.parent) ?? null) : null;
+      const type = deviceType(device, types);
       return {result: {kind: 'device', device, type}, exitCode: 0, human: () => describeDevice(device, type)};
     }
     const matches = findTypes(types, id);

@@ -25,6 +25,7 @@ export {
   normalizeDeviceId,
   deviceDir,
   deviceId,
+  deviceType,
   deviceTypeMigration,
   findTypes,
 } from './enumerate/index.js';

@@ -2,7 +2,7 @@
  * Turning `--source` and `--dest` arguments into a parameter list and a destination: on the
  * live host (below the sysfs root) or in inventory files (offline).
  */
-import {deviceTypeMigration, findTypes, hostName, normalizeDeviceId, readDevice, readTypes} from '../enumerate/index.js';
+import {deviceType, deviceTypeMigration, findTypes, hostName, normalizeDeviceId, readDevice, readTypes} from '../enumerate/index.js';
 import {InputError} from '../errors.js';
 import type {Inventory, ParamList} from '../model/types.js';
 import {buildParamList, paramListFromDevice, readParamListFile} from '../paramlist/index.js';
@@ -15,7 +15,7 @@ export async function liveDestination(sysfs: SysfsRoot, id: string, options: {ho
   const types = await readTypes(sysfs);
   if (normalizeDeviceId(id)) {
     const device = await readDevice(sysfs, id, types);
-    const type = device.kind === 'mdev' ? (types.find((t) => t.id === device.type_id && t.parent === device.parent) ?? null) : null;
+    const type = deviceType(device, types);
     return {host, type, device, migration: deviceTypeMigration(device, types)};
   }
   const matches = findTypes(types, id);
@@ -39,7 +39,7 @@ export function inventoryDestinations(inventories: Inventory[], id: string, host
     if (norm) {
       for (const device of inv.devices) {
         if (deviceIdOf(device) !== norm.id) continue;
-        found.push({host: inv.host, type: device.kind === 'mdev' ? (inv.types.find((t) => t.id === device.type_id && t.parent === device.parent) ?? null) : null, device, migration: deviceTypeMigration(device, inv.types)});
+        found.push({host: inv.host, type: deviceType(device, inv.types), device, migration: deviceTypeMigration(device, inv.types)});
       }
     } else {
       for (const type of findTypes(inv.types, id)) found.push({host: inv.host, type, device: null, migration: type.migration});

@@ -322,10 +322,15 @@ export function deviceId(device: VfioDevice): string {
   return device.kind === 'mdev' ? device.uuid : device.bdf;
 }
 
+/** An mdev device's type (a type id is unique only within its parent); null for PCI. */
+export function deviceType(device: VfioDevice, types: MdevType[]): MdevType | null {
+  if (device.kind !== 'mdev') return null;
+  return types.find((t) => t.id === device.type_id && t.parent === device.parent) ?? null;
+}
+
 /** The migration metadata governing a device: its mdev type's, or a variant driver's own. */
 export function deviceTypeMigration(device: VfioDevice, types: MdevType[]): TypeMigration | null {
-  if (device.kind === 'pci') return device.type_migration;
-  return types.find((t) => t.id === device.type_id && t.parent === device.parent)?.migration ?? null;
+  return device.kind === 'pci' ? device.type_migration : (deviceType(device, types)?.migration ?? null);
 }
 
 /** Types whose id matches (a type id can exist under several parents). */

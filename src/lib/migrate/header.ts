@@ -3,7 +3,7 @@ import {liveDestination} from '../compat/resolve.js';
 import {ExitCode, InputError, VfioMigError} from '../errors.js';
 import {flagNames} from '../fsm/states.js';
 import type {ParamList} from '../model/types.js';
-import {buildParamList} from '../paramlist/index.js';
+import {paramListFromDevice} from '../paramlist/index.js';
 import {streamHeader} from '../schema/generated/stream-header.js';
 import {schemaProblems} from '../schema/index.js';
 import {deviceTypeMigration, readDevice, readTypes} from '../enumerate/index.js';
@@ -29,8 +29,9 @@ export async function buildHeader(sysfs: SysfsRoot, device: string, flags: numbe
   // A device with no migration metadata (plain vfio-pci, hisi_acc) still migrates; the
   // destination's driver then checks compatibility in-band, as upstream drivers do today.
   const types = await readTypes(sysfs);
-  const meta = deviceTypeMigration(await readDevice(sysfs, device, types), types);
-  const paramList = meta === null ? null : await buildParamList(sysfs, device, {host});
+  const source = await readDevice(sysfs, device, types);
+  const meta = deviceTypeMigration(source, types);
+  const paramList = meta === null ? null : paramListFromDevice(source, meta, host);
   return {
     apiVersion: 'vfio-mig/v1',
     kind: 'StreamHeader',

@@ -9,7 +9,7 @@
 import path from 'node:path';
 
 import {type CompatResult, checkCompat, type Reason} from '../compat/index.js';
-import {deviceDir, deviceId, deviceTypeMigration, hostName, readDevice, readTypes} from '../enumerate/index.js';
+import {deviceDir, deviceId, deviceType, deviceTypeMigration, hostName, readDevice, readTypes} from '../enumerate/index.js';
 import {ExitCode, InputError, VfioMigError} from '../errors.js';
 import {formatSysfsValue, isSafeParamName, parseSysfsValue} from '../model/params.js';
 import type {ParamList, ParamValue, TypeMigration} from '../model/types.js';
@@ -162,7 +162,7 @@ export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamLis
     const types = await readTypes(sysfs);
     const device = options.dryRun ? first : await readDevice(sysfs, id, types);
     const meta = deviceTypeMigration(device, types);
-    const type = device.kind === 'mdev' ? (types.find((t) => t.id === device.type_id && t.parent === device.parent) ?? null) : null;
+    const type = deviceType(device, types);
     const compat: CompatResult = checkCompat(list, {host, type, device, migration: meta});
     const base = {host, device: deviceId(device), compatible: compat.compatible, reasons: compat.reasons, warnings: compat.warnings};
     if (!compat.compatible || meta === null) {
