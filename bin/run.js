@@ -6,6 +6,15 @@ if (Number(process.versions.node.split('.')[0]) < 20) {
   process.exit(2);
 }
 process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
-const {execute} = await import('@oclif/core');
 
-await execute({dir: import.meta.url});
+// The whole CLI is one bundled file, made by `npm run build`.
+const bundle = new URL('../dist/vfio-mig.js', import.meta.url);
+let cli;
+try {
+  cli = await import(bundle.href);
+} catch (error) {
+  if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !String(error.message).includes(bundle.pathname)) throw error;
+  process.stderr.write(`vfio-mig: ${bundle.pathname} is missing; run \`npm run build\` in the vfio-mig package\n`);
+  process.exit(3);
+}
+await cli.run();

@@ -56,7 +56,7 @@ const list = (name: string) => path.join(PARAMS, name);
 let tmp: string;
 
 beforeAll(async () => {
-  if (!existsSync(path.join(REPO, 'dist/commands/select.js'))) throw new Error('run `npm run build` before the CLI tests');
+  if (!existsSync(path.join(REPO, 'dist/vfio-mig.js'))) throw new Error('run `npm run build` before the CLI tests');
   tmp = await mkdtemp(path.join(tmpdir(), 'vfio-mig-cli-'));
   for (const h of ['gpu-a', 'gpu-b', 'v4-host']) {
     const r = await run(['inventory', '--sysfs-root', path.join(HOSTS, h), '--host', h, '--out', path.join(tmp, `${h}.json`)]);
