@@ -1,9 +1,10 @@
 /**
  * The bundled CLI finds its commands through src/cli/main.ts's COMMANDS (oclif's explicit
  * discovery), not by scanning a directory: a command file left out of it would silently vanish.
+ * `npm run build` writes oclif.manifest.json from COMMANDS, so the manifest shows what is registered.
  */
 import {spawnSync} from 'node:child_process';
-import {copyFile, mkdir, mkdtemp, readFile, readdir} from 'node:fs/promises';
+import {copyFile, mkdir, mkdtemp, readFile, readdir, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 
@@ -19,13 +20,10 @@ async function commandIdsFromFiles(dir: string, prefix: string[] = []): Promise<
 }
 
 describe('command registry', () => {
-  it('registers every file under src/commands, and the committed manifest lists exactly those', async () => {
+  it('registers every file under src/commands (the built manifest is made from COMMANDS)', async () => {
     const fromFiles = (await commandIdsFromFiles(path.join(repoRoot, 'src/commands'))).sort();
-    const source = await readFile(path.join(repoRoot, 'src/cli/main.ts'), 'utf8');
-    const registered = [...source.matchAll(/^ {2}'?([a-z:]+)'?: [A-Za-z]+,$/gm)].map((m) => m[1]!).sort();
     const manifest = JSON.parse(await readFile(path.join(repoRoot, 'oclif.manifest.json'), 'utf8')) as {commands: object};
     expect(fromFiles).toHaveLength(16);
-    expect(registered).toEqual(fromFiles);
     expect(Object.keys(manifest.commands).sort()).toEqual(fromFiles);
   });
 
@@ -39,6 +37,7 @@ describe('command registry', () => {
     await mkdir(path.join(dir, 'bin'));
     await copyFile(path.join(repoRoot, 'bin/run.js'), path.join(dir, 'bin/run.js'));
     const result = spawnSync(process.execPath, [path.join(dir, 'bin/run.js'), 'types'], {encoding: 'utf8'});
+    await rm(dir, {recursive: true});
     expect(result.status).toBe(3);
     expect(result.stderr).toBe(`vfio-mig: ${dir}/dist/vfio-mig.js is missing; run \`npm run build\` in the vfio-mig package\n`);
   });
