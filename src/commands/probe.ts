@@ -93,11 +93,12 @@ export default class Probe extends BaseCommand<typeof Probe, ProbeResult> {
       if (temp) await rm(temp, {recursive: true, force: true});
     }
     const result: ProbeResult = {capture, verdict};
-    return {result, exitCode: verdict && !verdict.compatible ? 1 : 0, human: () => render(result)};
+    return {result, exitCode: verdict && !verdict.compatible ? 1 : 0, human: () => renderProbe(result)};
   }
 }
 
-function render(r: ProbeResult): string {
+/** The human rendering (exported for its escaping test). */
+export function renderProbe(r: ProbeResult): string {
   const lines: string[] = [];
   const c = r.capture;
   if (c) {

@@ -1,5 +1,5 @@
 import {EventEmitter} from 'node:events';
-import {existsSync} from 'node:fs';
+import {existsSync, readFileSync} from 'node:fs';
 import {mkdtemp, readdir, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,8 @@ import type {SignalHost} from '../../src/lib/probe/guard.js';
 import {judgeProbe, type JudgeOptions} from '../../src/lib/probe/judge.js';
 import type {ScratchMdev} from '../../src/lib/probe/scratch.js';
 import {SysfsRoot} from '../../src/lib/sysfs/root.js';
+import {parseProbeHeader} from '../../src/lib/probe/header.js';
+import {output_probe} from '../../src/lib/schema/generated/output-validators.js';
 import {copyHost} from '../helpers/cli.js';
 import {FakeDevice, FakeEngine, type Faults} from '../migrate/fake-engine.js';
 
@@ -275,5 +277,21 @@ describe('probe judge (destination side)', () => {
     expect((await rejection(judge(w, file, {dest: 'no-such-type'}))).code).toBe('UNKNOWN_TYPE');
     expect(w.mdevs.created).toEqual([]);
     expect(w.src.sets).toEqual(['RUNNING->PRE_COPY', 'PRE_COPY->RUNNING']);
+  });
+});
+
+describe('formats', () => {
+  test('capture and verdicts match schemas/output/probe.schema.json; the header matches probe-header.schema.json', async () => {
+    const ok = world();
+    const c = await capture(ok);
+    const yes = await judge(ok, c.file!);
+    const bad = world({scratchFaults: {refuseWrite: 'EFAULT'}});
+    const no = await judge(bad, (await capture(bad)).file!);
+    for (const result of [{capture: c, verdict: yes}, {capture: null, verdict: no}, {capture: c, verdict: null}]) {
+      expect(output_probe(result) ? [] : output_probe.errors).toEqual([]);
+    }
+    // The fake engine writes the header as the first line of its file.
+    const header = parseProbeHeader(readFileSync(c.file!, 'utf8').split('\n')[0]!, c.file!);
+    expect(header).toMatchObject({kind: 'ProbeHeader', stream: {kind: 'StreamHeader', source: {device: SRC}}, probe: {mode: 'pre_copy', initial_bytes: 4096, max_bytes: 65536}});
   });
 });

@@ -87,7 +87,13 @@ export async function judgeProbe(options: JudgeOptions): Promise<ProbeVerdict> {
   return guarded(async (guard: CleanupGuard) => {
     const engine = await start();
     guard.add(() => engine.close().then(() => undefined));
-    const begun = await engine.request('load_begin', {path: options.input});
+    const begun = await engine.request('load_begin', {path: options.input}).catch((error: unknown) => {
+      // Nothing is touched yet: a file that is no stream is bad input.
+      if (error instanceof EngineError && ['STREAM_CORRUPT', 'STREAM_VERSION', 'ENOENT', 'EACCES', 'EISDIR', 'BAD_HEADER'].includes(error.code)) {
+        throw new InputError(`${options.input}: not a readable probe file: ${error.message}`, 'BAD_PROBE_FILE');
+      }
+      throw error;
+    });
     if (begun.header === null) throw new InputError(`${options.input}: a raw file, not a probe file`, 'NOT_A_PROBE');
     const header: ProbeHeader = parseProbeHeader(begun.header, options.input);
     const source = header.stream.source;
