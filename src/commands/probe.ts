@@ -118,7 +118,7 @@ export function renderProbe(r: ProbeResult): string {
     lines.push(
       `${v.compatible ? 'compatible' : 'NOT compatible'} (the destination's driver judged): ${esc(v.source.host)}/${v.source.device} -> ${esc(v.destination.host)} ${dest}`,
     );
-    for (const reason of v.reasons) lines.push(`  ${reason.code}  ${reason.errno_name}: ${esc(reason.message)}`);
+    for (const reason of v.reasons) lines.push(`  ${reason.code}  ${esc(reason.message)}`);
     lines.push(
       fields([
         ['scratch', `${v.scratch.device}${v.scratch.created ? ` (created${v.scratch.removed ? ', removed' : ', NOT removed'})` : ''}, ${v.scratch.final_state} after reset`],

@@ -81,7 +81,7 @@ describe('human output', () => {
       capture: null,
       verdict: {
         compatible: false,
-        basis: 'driver',
+        basis: {kind: 'driver'},
         source: {host: 'evil\u001b[2J\nhost', device: SRC},
         destination: {host: 'dst\u202e', kind: 'type', type_id: 'mtty-1\r', parent: 'mtty'},
         scratch: {device: SRC, created: true, removed: true, final_state: 'RUNNING'},
@@ -95,6 +95,6 @@ describe('human output', () => {
     expect(text).toContain('evil\\u001b[2J\\u000ahost');
     expect(text).toContain('dst\\u202e');
     expect(text).toContain('NOT compatible');
-    expect(text).toContain('DRIVER_REFUSED  EFAULT');
+    expect(text).toContain('DRIVER_REFUSED  refused');
   });
 });

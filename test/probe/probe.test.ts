@@ -200,7 +200,7 @@ describe('probe judge (destination side)', () => {
     const w = world();
     const c = await capture(w);
     const v = await judge(w, c.file!);
-    expect(v).toMatchObject({compatible: true, basis: 'driver', reasons: [], bytes_accepted: 4096});
+    expect(v).toMatchObject({compatible: true, basis: {kind: 'driver'}, reasons: [], bytes_accepted: 4096});
     expect(v.scratch).toEqual({device: SCRATCH, created: true, removed: true, final_state: 'RUNNING'});
     expect(v.destination).toMatchObject({kind: 'type', type_id: 'vgfx-8GB', parent: '0000:65:00.0'});
     expect(v.source).toMatchObject({device: SRC});

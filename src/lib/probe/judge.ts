@@ -23,7 +23,7 @@ export interface ProbeReason {
 export interface ProbeVerdict {
   compatible: boolean;
   /** The destination's own driver judged (not vendor metadata or a rule set). */
-  basis: 'driver';
+  basis: {kind: 'driver'};
   source: {host: string; device: string};
   destination: {host: string; kind: 'type' | 'device'; type_id?: string; parent?: string; device?: string};
   scratch: {device: string; created: boolean; removed: boolean; final_state: string};
@@ -163,7 +163,7 @@ export async function judgeProbe(options: JudgeOptions): Promise<ProbeVerdict> {
       ? [
           {
             code: 'DRIVER_REFUSED',
-            message: `the destination's driver refused the source's initial bytes: write() on the data_fd failed with ${refused.errnoName} (errno ${refused.errno})`,
+            message: `the destination's driver refused the source's initial bytes: write() on its data_fd failed with ${refused.errnoName} (errno ${refused.errno})`,
             errno: refused.errno,
             errno_name: refused.errnoName,
           },
@@ -171,7 +171,7 @@ export async function judgeProbe(options: JudgeOptions): Promise<ProbeVerdict> {
       : [];
     return {
       compatible: !refused,
-      basis: 'driver',
+      basis: {kind: 'driver'},
       source: {host: source.host, device: source.device},
       destination: type
         ? {host, kind: 'type', type_id: type.id, parent: type.parent}

@@ -14,14 +14,17 @@ poller=$!
 
 cli /tmp/p1.json probe --source "$a" --dest vmref-gfx-4GB --json
 expect_eq "same type through a scratch mdev: exit" "$CLI_RC" 0
-jcheck "compatible, judged by the driver" /tmp/p1.json 'r.result.verdict.compatible === true && r.result.verdict.basis === "driver" && r.result.verdict.reasons.length === 0'
+jcheck "compatible, judged by the driver" /tmp/p1.json 'r.result.verdict.compatible === true && r.result.verdict.basis.kind === "driver" && r.result.verdict.reasons.length === 0'
 jcheck "scratch mdev created, reset to RUNNING, removed" /tmp/p1.json 'r.result.verdict.scratch.created && r.result.verdict.scratch.removed && r.result.verdict.scratch.final_state === "RUNNING"'
 jcheck "source states observed: RUNNING, PRE_COPY, RUNNING" /tmp/p1.json 'deq(r.result.capture.source_states, ["RUNNING", "PRE_COPY", "RUNNING"])'
 jcheck "initial bytes (header + 4 MiB memory) capped at 64 KiB" /tmp/p1.json 'r.result.capture.truncated && r.result.capture.bytes === 65536 && r.result.capture.initial_bytes > 4194304'
 expect_eq "mdevs after the type probe" "$(ls /sys/bus/mdev/devices | sort | tr '\n' ' ')" "$(tr '\n' ' ' </tmp/mdevs.before)"
 
-cli /tmp/p2.json probe --source "$a" --out /tmp/a.probe --json
+cli /tmp/h0.txt probe --source "$a" --dest vmref-gfx-4GB
+cat /tmp/h0.txt
+cli /tmp/p2.txt probe --source "$a" --out /tmp/a.probe
 expect_eq "probe file made on the source: exit" "$CLI_RC" 0
+cat /tmp/p2.txt
 cli /tmp/p3.json probe --in /tmp/a.probe --dest "$b" --json
 expect_eq "probe file onto a free device with the same parameters: exit" "$CLI_RC" 0
 jcheck "free device: compatible, not created, RUNNING after" /tmp/p3.json 'r.result.verdict.compatible && !r.result.verdict.scratch.created && r.result.verdict.scratch.final_state === "RUNNING"'
@@ -37,6 +40,10 @@ expect_eq "refused device RUNNING after the reset" "$(state $b)" RUNNING
 cli /tmp/p5.json probe --in /tmp/a.probe --dest vmref-gfx-8GB --json
 expect_eq "gfx-4GB state into a gfx-8GB scratch mdev: exit" "$CLI_RC" 1
 jcheck "8GB scratch: refused, created and removed" /tmp/p5.json '!r.result.verdict.compatible && r.result.verdict.reasons[0].errno_name === "EINVAL" && r.result.verdict.scratch.created && r.result.verdict.scratch.removed'
+# Human output (the README shows it).
+cli /tmp/h1.txt probe --in /tmp/a.probe --dest "$b"
+expect_eq "human, refused: exit" "$CLI_RC" 1
+cat /tmp/h1.txt
 disarm
 # The documented limit: a driver that checks only on RESUMING -> STOP accepts every probe.
 cli /tmp/p6.json probe --in /tmp/a.probe --dest "$b" --json
