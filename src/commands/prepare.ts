@@ -10,7 +10,7 @@ import {reasonLines} from './compat.js';
 /**
  * Test hook: `VFIO_MIG_TEST_PAUSE=locked:MS` holds a prepare for MS ms after taking the lock,
  * before filling it; `write<N>:MS` after its N-th write (tests kill it there). It says so on
- * stderr. Ignored when the sysfs root is `/`: it exists for fixture trees only.
+ * stderr; SIGUSR2 ends the pause early. Ignored when the sysfs root is `/`: it exists for fixture trees only.
  */
 function testHooks(sysfs: SysfsRoot): PrepareHooks | undefined {
   const spec = process.env.VFIO_MIG_TEST_PAUSE;
@@ -18,7 +18,15 @@ function testHooks(sysfs: SysfsRoot): PrepareHooks | undefined {
   if (m === null || sysfs.root === '/') return undefined;
   const pause = async (point: string): Promise<void> => {
     process.stderr.write(`vfio-mig: test pause at ${point} (pid ${process.pid})\n`);
-    await new Promise((r) => setTimeout(r, Number(m[3])));
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        process.removeListener('SIGUSR2', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Number(m[3]));
+      process.once('SIGUSR2', done);
+    });
   };
   if (m[2] === undefined) return {locked: () => pause('locked')};
   return {written: async (n) => (n === Number(m[2]) ? pause(m[1] ?? 'write') : undefined)};
