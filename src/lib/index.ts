@@ -71,3 +71,4 @@ export {
 export * from './migrate/index.js';
 export {EngineProcess, type EngineOptions} from './engine/process.js';
 export {EngineError, StreamCorruptError, EngineNotFoundError} from './engine/errors.js';
+export * from './probe/index.js';
