@@ -35,6 +35,7 @@ export async function buildEngine(options: {env?: NodeJS.ProcessEnv} = {}): Prom
     throw new InputError(`${source}: the engine source (Makefile, src/) is missing from this vfio-mig package; reinstall it`, 'ENGINE_SOURCE');
   }
   const dir = userEngineDir(env, packageVersion(root));
+  if (dir === undefined) throw new InputError('no home directory to build the engine in: set HOME or XDG_DATA_HOME', 'NO_HOME');
   try {
     await mkdir(dir, {recursive: true});
   } catch (e) {

@@ -51,10 +51,24 @@ export function platformKey(platform: string = process.platform, arch: string = 
  * be read-only; keyed by version so an upgraded CLI never talks to an older engine, and by
  * platform for a home directory shared between machines.
  */
-export function userEngineDir(env: NodeJS.ProcessEnv = process.env, version: string = packageVersion()): string {
+export function userEngineDir(env: NodeJS.ProcessEnv = process.env, version: string = packageVersion()): string | undefined {
   const xdg = env.XDG_DATA_HOME;
-  const data = xdg && path.isAbsolute(xdg) ? xdg : path.join(env.HOME || homedir(), '.local', 'share');
+  let data = xdg && path.isAbsolute(xdg) ? xdg : undefined;
+  if (data === undefined) {
+    const home = env.HOME || homeOrUndefined();
+    if (home === undefined) return undefined;
+    data = path.join(home, '.local', 'share');
+  }
   return path.join(data, 'vfio-mig', 'engine', version, platformKey());
+}
+
+/** os.homedir() throws when $HOME is unset and the uid has no passwd entry (a minimal guest). */
+function homeOrUndefined(): string | undefined {
+  try {
+    return homedir();
+  } catch {
+    return undefined;
+  }
 }
 
 export type EngineSource = 'env' | 'checkout' | 'user' | 'prebuilt';
@@ -72,10 +86,9 @@ export interface EngineCandidate {
 export function engineCandidates(env: NodeJS.ProcessEnv = process.env, root: string = packageRoot()): EngineCandidate[] {
   const override = env[ENGINE_ENV];
   if (override && override.length > 0) return [{source: 'env', path: path.resolve(override)}];
-  const list: EngineCandidate[] = [
-    {source: 'checkout', path: path.join(root, 'engine', 'build', ENGINE_NAME)},
-    {source: 'user', path: path.join(userEngineDir(env, packageVersion(root)), ENGINE_NAME)},
-  ];
+  const list: EngineCandidate[] = [{source: 'checkout', path: path.join(root, 'engine', 'build', ENGINE_NAME)}];
+  const user = userEngineDir(env, packageVersion(root));
+  if (user !== undefined) list.push({source: 'user', path: path.join(user, ENGINE_NAME)});
   if (process.platform === 'linux' && PREBUILT_ARCHS.includes(process.arch)) {
     list.push({source: 'prebuilt', path: path.join(root, 'engine', 'prebuilt', platformKey(), ENGINE_NAME)});
   }
