@@ -3,8 +3,8 @@ import {Args} from '@oclif/core';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {fields} from '../../cli/render.js';
 import {EngineError} from '../../lib/engine/errors.js';
+import {requireDevice} from '../../lib/enumerate/index.js';
 import {flagNames, MigFlag, stateName, type MigStateValue} from '../../lib/fsm/states.js';
-import {deviceArg} from '../../lib/migrate/args.js';
 import {startEngine} from '../../lib/migrate/session.js';
 
 export interface CapsResult {
@@ -28,7 +28,7 @@ export default class MigrateCaps extends BaseCommand<typeof MigrateCaps, CapsRes
   static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address'})};
 
   protected async execute(): Promise<Outcome<CapsResult>> {
-    const device = deviceArg(this.args.device);
+    const device = await requireDevice(this.sysfs(), this.args.device);
     const engine = await startEngine();
     try {
       const opened = await engine.request('open', {device, sysfs_root: this.sysfs().root});

@@ -1,5 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
+import {requireDevice} from '../../lib/enumerate/index.js';
+import {checkInputFile} from '../../lib/format/input.js';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {fields} from '../../cli/render.js';
 import {withEvents} from '../../cli/progress.js';
@@ -27,6 +29,10 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
   };
 
   protected async execute(): Promise<Outcome<LoadResult>> {
+    // Usage errors (exit 2) found before the engine starts: a missing device, an input that is
+    // not a regular file (a FIFO would block the engine's read).
+    await requireDevice(this.sysfs(), this.args.device);
+    if (this.flags.in !== '-') await checkInputFile(this.flags.in, 'state stream');
     const result = await withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
       loadDevice({
         sysfs: this.sysfs(),

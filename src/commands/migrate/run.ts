@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core';
 
+import {requireDevice} from '../../lib/enumerate/index.js';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {fields} from '../../cli/render.js';
 import {withEvents} from '../../cli/progress.js';
@@ -25,6 +26,9 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
   };
 
   protected async execute(): Promise<Outcome<RunResult>> {
+    // Missing devices are usage errors (exit 2), found before the engine starts.
+    await requireDevice(this.sysfs(), this.flags.source);
+    await requireDevice(this.sysfs(), this.flags.dest);
     const result = await withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
       runMigration({
         sysfs: this.sysfs(),

@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {fields, plural} from '../../cli/render.js';
 import {withEvents} from '../../cli/progress.js';
+import {requireDevice} from '../../lib/enumerate/index.js';
 import {saveDevice, type SaveResult} from '../../lib/migrate/save.js';
 
 export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveResult> {
@@ -30,6 +31,8 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
 
   protected async execute(): Promise<Outcome<SaveResult>> {
     this.stdoutIsData = this.flags.out === '-';
+    // A missing device is a usage error (exit 2), found before the engine starts.
+    await requireDevice(this.sysfs(), this.args.device);
     const result = await withEvents({json: this.jsonEnabled(), stream: this.stdoutIsData ? process.stderr : process.stdout}, (onEvent) =>
       saveDevice({
         sysfs: this.sysfs(),

@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {InputError} from '../../lib/errors.js';
 import {parseState, stateName} from '../../lib/fsm/states.js';
-import {deviceArg} from '../../lib/migrate/args.js';
+import {requireDevice} from '../../lib/enumerate/index.js';
 import {DeviceControl, type StepRecord} from '../../lib/migrate/control.js';
 import {startEngine} from '../../lib/migrate/session.js';
 
@@ -34,7 +34,7 @@ export default class MigrateState extends BaseCommand<typeof MigrateState, State
   };
 
   protected async execute(): Promise<Outcome<StateResult>> {
-    const device = deviceArg(this.args.device);
+    const device = await requireDevice(this.sysfs(), this.args.device);
     const target = this.flags.set === undefined ? undefined : parseState(this.flags.set);
     if (target !== undefined && stateName(target) === 'ERROR') throw new InputError('ERROR cannot be set; it is where a failing device goes', 'BAD_STATE');
     const engine = await startEngine();

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {fields, plural} from '../../cli/render.js';
+import {checkInputFile} from '../../lib/format/input.js';
 import {parseHeader, type StreamHeader} from '../../lib/migrate/header.js';
 import {startEngine} from '../../lib/migrate/session.js';
 
@@ -21,6 +22,9 @@ export default class MigrateVerify extends BaseCommand<typeof MigrateVerify, Ver
 
   protected async execute(): Promise<Outcome<VerifyResult>> {
     const input = this.flags.in;
+    // The engine reads the file; a FIFO would block it and a directory fail as "read: Is a
+    // directory": refused here, exit 2, as every other input.
+    if (input !== '-') await checkInputFile(input, 'state stream');
     const engine = await startEngine(input === '-' ? 0 : undefined);
     try {
       const checked = await engine.request('verify', input === '-' ? {in_fd: 3} : {in_path: input});
