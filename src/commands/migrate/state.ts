@@ -34,9 +34,9 @@ export default class MigrateState extends BaseCommand<typeof MigrateState, State
   };
 
   protected async execute(): Promise<Outcome<StateResult>> {
-    const device = await requireDevice(this.sysfs(), this.args.device);
     const target = this.flags.set === undefined ? undefined : parseState(this.flags.set);
     if (target !== undefined && stateName(target) === 'ERROR') throw new InputError('ERROR cannot be set; it is where a failing device goes', 'BAD_STATE');
+    const device = await requireDevice(this.sysfs(), this.args.device);
     const engine = await startEngine();
     try {
       const control = await DeviceControl.open(engine, device, this.sysfs().root);

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import {InputError} from '../errors.js';
 import {parseDeviceModels, parseMigrationInfo, typeMigrationFromInfo} from '../model/metadata.js';
-import {isSafeParamName, parseSysfsValue, withArticle} from '../model/params.js';
+import {isSafeParamName, parseSysfsValue, setOwn, withArticle} from '../model/params.js';
 import type {
   DeviceMigration,
   DeviceUse,
@@ -158,7 +158,7 @@ async function readDeviceMigration(
     const value = parseSysfsValue(spec.type, text);
     if (value === undefined) problems.push(`migration/${name}: ${JSON.stringify(text)} is not ${withArticle(spec.type)}`);
     // defineProperty, not `values[name] =`: a parameter named `__proto__` stays a value.
-    else Object.defineProperty(values, name, {value, enumerable: true, writable: true, configurable: true});
+    else setOwn(values, name, value);
   }
   for (const file of files) {
     // Own names only: `toString` is not declared just because every object inherits it.

@@ -61,11 +61,11 @@ function kindOf(info: Stats): string {
   if (info.isFIFO()) return 'a FIFO';
   if (info.isSocket()) return 'a socket';
   if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device node';
-  return 'something else';
+  return 'something other than a file';
 }
 
 function notRegular(file: string, what: string, info: Stats): InputError {
-  return new InputError(`${file}: is ${kindOf(info)}, not a regular file; not a ${what} (use - for stdin)`, 'NOT_FILE');
+  return new InputError(`${file}: not a regular file; not a ${what} (it is ${kindOf(info)}; use - for stdin)`, 'NOT_FILE');
 }
 
 /**

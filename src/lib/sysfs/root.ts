@@ -95,6 +95,7 @@ export class SysfsRoot {
    */
   async checkHost(): Promise<void> {
     if (this.hostChecked) return;
+    this.rootReal();
     let isDir = false;
     try {
       isDir = statSync(this.pathOf('sys')).isDirectory();
