@@ -1,4 +1,4 @@
-import {Document, parse, Scalar, visit} from 'yaml';
+import {Document, parse, Scalar, type Tags, visit} from 'yaml';
 
 import {InputError} from '../errors.js';
 
@@ -7,6 +7,27 @@ import {InputError} from '../errors.js';
  * key) and `<<` (the merge key). PyYAML's safe_load fails on the first and merges on the second.
  */
 const YAML11_SPECIAL = new Set(['=', '<<']);
+
+const BOOL = 'tag:yaml.org,2002:bool';
+
+/**
+ * The YAML 1.1 schema as PyYAML resolves it: its booleans are yes/no/true/false/on/off only
+ * (the `yaml` package also reads `y` and `n`, so a PyYAML key `n:` would become `false:`).
+ * The merge tag is left out of output only (see toYaml).
+ */
+function pyYamlTags(tags: Tags, output: boolean): Tags {
+  return tags
+    .filter((t) => !(output && typeof t !== 'string' && t.tag === 'tag:yaml.org,2002:merge'))
+    .map((t) => {
+      if (typeof t === 'string' || t.tag !== BOOL || !('test' in t) || t.test === undefined) return t;
+      const yes = t.test.test('yes');
+      return {...t, test: yes ? /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/ : /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/};
+    });
+}
+
+/** Characters YAML 1.1 does not allow raw (C1 but NEL, DEL, non-characters): PyYAML refuses them. */
+// eslint-disable-next-line no-control-regex
+const NOT_PRINTABLE = /[\u007f-\u0084\u0086-\u009f\ufffe\uffff]/g;
 
 /**
  * YAML that other tools read back as written: no `&a1` anchors for shared objects, no line
@@ -18,14 +39,21 @@ export function toYaml(value: unknown): string {
   const doc = new Document(value, {
     aliasDuplicateObjects: false,
     version: '1.1',
-    customTags: (tags) => tags.filter((t) => typeof t === 'string' || t.tag !== 'tag:yaml.org,2002:merge'),
+    customTags: (tags) => pyYamlTags(tags, true),
   });
   visit(doc, {
     Scalar(_key, node) {
-      if (typeof node.value === 'string' && YAML11_SPECIAL.has(node.value)) node.type = Scalar.QUOTE_DOUBLE;
+      if (typeof node.value !== 'string') return;
+      NOT_PRINTABLE.lastIndex = 0;
+      if (YAML11_SPECIAL.has(node.value) || NOT_PRINTABLE.test(node.value)) node.type = Scalar.QUOTE_DOUBLE;
     },
   });
-  return doc.toString({lineWidth: 0});
+  // The package writes those characters raw even in double quotes; only double-quoted scalars
+  // can hold them (forced above), where `\xNN` is the escape.
+  return doc.toString({lineWidth: 0}).replace(NOT_PRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+  });
 }
 
 /**
@@ -34,7 +62,7 @@ export function toYaml(value: unknown): string {
  */
 export function parseYamlOrJson(text: string, what: string): unknown {
   try {
-    return parse(text, {uniqueKeys: true, prettyErrors: true, strict: true, version: '1.1'});
+    return parse(text, {uniqueKeys: true, prettyErrors: true, strict: true, version: '1.1', customTags: (tags) => pyYamlTags(tags, false)});
   } catch (error) {
     const message = (error as Error).message.split('\n')[0];
     throw new InputError(`${what}: not valid YAML/JSON: ${message}`, 'PARSE');
