@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {showValue, table} from '../cli/render.js';
 import {readParamListFile} from '../lib/paramlist/index.js';
 import {prepareDevice, prepareError, type PrepareResult} from '../lib/prepare/index.js';
@@ -38,8 +39,8 @@ export default class Prepare extends BaseCommand<typeof Prepare, PrepareResult> 
   static override summary = "Prepare a destination device for a source's parameter list: check, then write one parameter at a time.";
   static override description = [
     'For each destination parameter: the source value if listed, else its off_value, else keep (reported). Writes in parameter-name order, skips values already right, reads each write back, and holds <root>/run/vfio-mig/<device>.lock while writing.',
-    'On a refused write every value already written is restored in reverse order. Exit 0 prepared, 1 not compatible, 2 input error, 3 a write was refused (and rolled back), 5 restoring failed.',
-  ].join('\n');
+    'On a refused write every value already written is restored in reverse order.',
+  ].join('\n') + exitCodes({0: 'prepared (with --dry-run: the plan)', 1: 'not compatible: nothing written', 3: 'a write was refused; every value written was restored', 5: 'restoring failed: the device needs attention'});
   static override examples = [
     '<%= config.bin %> prepare 50042111-191b-421a-9586-d94555853d83 --params src.json --dry-run',
     'ssh src vfio-mig params cb422412-cf4b-4ce8-b578-bf742f23d32d | <%= config.bin %> prepare 50042111-191b-421a-9586-d94555853d83 --params -',

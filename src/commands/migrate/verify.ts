@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {exitCodes} from '../../cli/help.js';
 import {fields, plural} from '../../cli/render.js';
 import {checkInputFile} from '../../lib/format/input.js';
 import {parseHeader, type StreamHeader} from '../../lib/migrate/header.js';
@@ -16,7 +17,7 @@ export interface VerifyResult {
 
 export default class MigrateVerify extends BaseCommand<typeof MigrateVerify, VerifyResult> {
   static override summary = 'Check a saved state stream: framing, every chunk checksum, the trailer.';
-  static override description = 'Reads the whole stream without a device. A bad stream exits 3 with "stream corrupt at byte N".';
+  static override description = 'Reads the whole stream without a device.' + exitCodes({0: 'the stream is intact', 3: 'the stream is corrupt ("stream corrupt at byte N")'});
   static override examples = ['<%= config.bin %> migrate verify --in gpu.state'];
   static override flags = {in: Flags.string({required: true, description: 'file to read, or - for stdin'})};
 
