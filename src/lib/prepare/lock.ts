@@ -10,8 +10,9 @@ import {mkdir, open, readFile, unlink} from 'node:fs/promises';
 
 import {RuntimeFailure} from '../errors.js';
 import type {SysfsRoot} from '../sysfs/root.js';
+import {layout} from '../sysfs/layout.js';
 
-export const LOCK_DIR = 'run/vfio-mig';
+export const LOCK_DIR = layout.lockDir;
 
 export interface DeviceLock {
   path: string;
