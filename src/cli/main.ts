@@ -5,12 +5,14 @@
  * (scripts/bundle-cli.mjs), which is all `bin/run.js` loads: one file instead of some 150
  * modules is most of what keeps a cold start near 2x bare node. Add a new command here.
  */
-import {execute} from '@oclif/core';
+import {execute, settings} from '@oclif/core';
 
 import {ENVELOPE_API_VERSION} from './base-command.js';
 import {escapeControls} from './render.js';
 
 import Compat from '../commands/compat.js';
+import EngineBuild from '../commands/engine/build.js';
+import EnginePath from '../commands/engine/path.js';
 import FsmPath from '../commands/fsm/path.js';
 import InventoryCommand from '../commands/inventory.js';
 import List from '../commands/list.js';
@@ -31,6 +33,8 @@ import Validate from '../commands/validate.js';
 /** Command id (oclif's `topic:verb`) to class; package.json's oclif.commands points here. */
 export const COMMANDS = {
   compat: Compat,
+  'engine:build': EngineBuild,
+  'engine:path': EnginePath,
   'fsm:path': FsmPath,
   inventory: InventoryCommand,
   list: List,
@@ -101,5 +105,8 @@ export async function run(argv = process.argv.slice(2)): Promise<void> {
   // A command with positional arguments takes the words after its id; oclif checks their number.
   const takesArgs = id !== undefined && Object.keys(COMMANDS[id as keyof typeof COMMANDS].args ?? {}).length > 0;
   if (words.length > 0 && !helpWanted && !isTopic && (id === undefined || (rest.length > 0 && !takesArgs))) await unknownCommand(args);
+  // The commands are in this bundle, never TypeScript sources: with NODE_ENV=development or
+  // test oclif would otherwise look for typescript and, in an installed package, warn on stderr.
+  settings.enableAutoTranspile = false;
   await execute({dir: import.meta.url, args});
 }
