@@ -1,6 +1,6 @@
 /** Issue #12 items 3, 7 and 9: inputs that are not what they claim are refused at once, exit 2. */
 import {execFileSync} from 'node:child_process';
-import {mkdirSync, mkdtempSync, rmSync} from 'node:fs';
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 
@@ -89,6 +89,24 @@ describe('item 9: a wrong --sysfs-root is an error, not an empty host', () => {
     try {
       const run = runCli(['types', '--sysfs-root', '']);
       expect([run.code, run.stderr]).toEqual([2, 'vfio-mig: the sysfs root is empty; pass --sysfs-root DIR (/ on a real host)\n']);
+    } finally {
+      rmSync(dir, {recursive: true, force: true});
+    }
+  });
+});
+
+describe('item 12: an inventory --json envelope is read by --inventory, as a params --json envelope is by --source', () => {
+  it('select and compat take the envelope', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vfio-mig-envelope-'));
+    try {
+      const out = runCli(['inventory', '--json', '--sysfs-root', fixtureHost('gpu-b')]);
+      const file = path.join(dir, 'gpu-b.json');
+      writeFileSync(file, out.stdout);
+      const select = runCli(['select', '--source', fixture('params', 'gpu-a-4GB.json'), '--inventory', file]);
+      expect(select.stderr).toBe('');
+      expect(select.code).toBe(0);
+      const compat = runCli(['compat', '--source', fixture('params', 'gpu-a-4GB.json'), '--dest', 'vgfx-8GB', '--inventory', file]);
+      expect(compat.stderr).toBe('');
     } finally {
       rmSync(dir, {recursive: true, force: true});
     }
