@@ -7,9 +7,11 @@
  */
 import {execute} from '@oclif/core';
 
+import Affinity from '../commands/affinity.js';
 import Compat from '../commands/compat.js';
 import FsmPath from '../commands/fsm/path.js';
 import InventoryCommand from '../commands/inventory.js';
+import Labels from '../commands/labels.js';
 import List from '../commands/list.js';
 import MigrateCaps from '../commands/migrate/caps.js';
 import MigrateLoad from '../commands/migrate/load.js';
@@ -21,14 +23,17 @@ import Params from '../commands/params.js';
 import Prepare from '../commands/prepare.js';
 import Select from '../commands/select.js';
 import Show from '../commands/show.js';
+import Traits from '../commands/traits.js';
 import Types from '../commands/types.js';
 import Validate from '../commands/validate.js';
 
 /** Command id (oclif's `topic:verb`) to class; package.json's oclif.commands points here. */
 export const COMMANDS = {
+  affinity: Affinity,
   compat: Compat,
   'fsm:path': FsmPath,
   inventory: InventoryCommand,
+  labels: Labels,
   list: List,
   'migrate:caps': MigrateCaps,
   'migrate:load': MigrateLoad,
@@ -40,6 +45,7 @@ export const COMMANDS = {
   prepare: Prepare,
   select: Select,
   show: Show,
+  traits: Traits,
   types: Types,
   validate: Validate,
 };

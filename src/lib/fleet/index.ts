@@ -5,3 +5,4 @@ export * from './nfd.js';
 export * from './node-affinity.js';
 export * from './traits.js';
 export * from './units.js';
+export * from './host.js';

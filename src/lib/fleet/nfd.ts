@@ -77,3 +77,11 @@ export async function writeAtomic(dir: string, name: string, text: string): Prom
   }
   return target;
 }
+
+/** `90m`, `2h`, `1h30m`, `3600s` as milliseconds; undefined when malformed or zero. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(?:(\d{1,6})h)?(?:(\d{1,6})m)?(?:(\d{1,8})s)?$/.exec(text);
+  if (!m || text === '') return undefined;
+  const ms = ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 1000;
+  return ms > 0 ? ms : undefined;
+}
