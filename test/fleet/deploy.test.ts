@@ -27,7 +27,7 @@ describe('deploy/systemd', () => {
     expect(argv[0]).toBe('/usr/bin/vfio-mig');
     const dir = await mkdtemp(path.join(tmpdir(), 'vfio-mig-unit-'));
     try {
-      const args = argv.slice(1).map((a) => (!a.startsWith('/etc/') ? a : path.extname(a) === '' ? dir : path.join(dir, path.basename(a))));
+      const args = argv.slice(1).map((a) => (!a.startsWith('/etc/') ? a : a.endsWith('.yaml') ? path.join(dir, path.basename(a)) : dir));
       const run = runCli([...args, '--sysfs-root', fixtureHost('gpu-a')]);
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
