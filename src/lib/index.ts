@@ -68,3 +68,4 @@ export {
 export * from './migrate/index.js';
 export {EngineProcess, type EngineOptions} from './engine/process.js';
 export {EngineError, StreamCorruptError, EngineNotFoundError} from './engine/errors.js';
+export * from './probe/index.js';
