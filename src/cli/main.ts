@@ -5,10 +5,12 @@
  * (scripts/bundle-cli.mjs), which is all `bin/run.js` loads: one file instead of some 150
  * modules is most of what keeps a cold start near 2x bare node. Add a new command here.
  */
-import {execute} from '@oclif/core';
+import {execute, settings} from '@oclif/core';
 
 import Affinity from '../commands/affinity.js';
 import Compat from '../commands/compat.js';
+import EngineBuild from '../commands/engine/build.js';
+import EnginePath from '../commands/engine/path.js';
 import FsmPath from '../commands/fsm/path.js';
 import InventoryCommand from '../commands/inventory.js';
 import Labels from '../commands/labels.js';
@@ -32,6 +34,8 @@ import Validate from '../commands/validate.js';
 export const COMMANDS = {
   affinity: Affinity,
   compat: Compat,
+  'engine:build': EngineBuild,
+  'engine:path': EnginePath,
   'fsm:path': FsmPath,
   inventory: InventoryCommand,
   labels: Labels,
@@ -54,5 +58,8 @@ export const COMMANDS = {
 
 /** Runs the command line in process.argv; oclif finds package.json above this file. */
 export async function run(): Promise<void> {
+  // The commands are in this bundle, never TypeScript sources: with NODE_ENV=development or
+  // test oclif would otherwise look for typescript and, in an installed package, warn on stderr.
+  settings.enableAutoTranspile = false;
   await execute({dir: import.meta.url});
 }
