@@ -7,14 +7,13 @@
  */
 import {execute, settings} from '@oclif/core';
 
-import {ENVELOPE_API_VERSION} from './base-command.js';
-import {escapeControls} from './render.js';
-
+import Affinity from '../commands/affinity.js';
 import Compat from '../commands/compat.js';
 import EngineBuild from '../commands/engine/build.js';
 import EnginePath from '../commands/engine/path.js';
 import FsmPath from '../commands/fsm/path.js';
 import InventoryCommand from '../commands/inventory.js';
+import Labels from '../commands/labels.js';
 import List from '../commands/list.js';
 import MigrateCaps from '../commands/migrate/caps.js';
 import MigrateLoad from '../commands/migrate/load.js';
@@ -27,16 +26,21 @@ import Prepare from '../commands/prepare.js';
 import Probe from '../commands/probe.js';
 import Select from '../commands/select.js';
 import Show from '../commands/show.js';
+import Traits from '../commands/traits.js';
 import Types from '../commands/types.js';
 import Validate from '../commands/validate.js';
+import {ENVELOPE_API_VERSION} from './base-command.js';
+import {escapeControls} from './render.js';
 
 /** Command id (oclif's `topic:verb`) to class; package.json's oclif.commands points here. */
 export const COMMANDS = {
+  affinity: Affinity,
   compat: Compat,
   'engine:build': EngineBuild,
   'engine:path': EnginePath,
   'fsm:path': FsmPath,
   inventory: InventoryCommand,
+  labels: Labels,
   list: List,
   'migrate:caps': MigrateCaps,
   'migrate:load': MigrateLoad,
@@ -49,6 +53,7 @@ export const COMMANDS = {
   probe: Probe,
   select: Select,
   show: Show,
+  traits: Traits,
   types: Types,
   validate: Validate,
 };
