@@ -27,7 +27,7 @@ interface Example {
 
 const README = path.join(repoRoot, 'README.md');
 
-/** The examples of every ```console block that run without a device. */
+/** The examples of every ```console block that run without a device (migrate and probe ones come from the test bed). */
 function examples(lines: string[]): Example[] {
   const found: Example[] = [];
   let inBlock = false;
@@ -39,7 +39,7 @@ function examples(lines: string[]): Example[] {
     }
     if (!inBlock || !text.startsWith('$ vfio-mig ')) continue;
     const args = text.slice('$ vfio-mig '.length).split(/\s+/);
-    if (args.includes('|') || (args[0] === 'migrate' && !args.some((a) => a.startsWith('fixtures/')))) continue;
+    if (args.includes('|') || (['migrate', 'probe'].includes(args[0]!) && !args.some((a) => a.startsWith('fixtures/')))) continue;
     let j = i + 1;
     const expected: string[] = [];
     while (j < lines.length && !lines[j]!.startsWith('$ ') && !lines[j]!.startsWith('```')) expected.push(lines[j++]!);
