@@ -15,8 +15,10 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,8 +41,21 @@ static struct {
   const char *bus;
   uint64_t mig_flags;
   int mig_supported;
-} D = {-1, -1, -1, -1, 0, -1, "", NULL, 0, 0};
+  int role; /* what this engine did to the device, undone if its caller abandons it */
+} D = {-1, -1, -1, -1, 0, -1, "", NULL, 0, 0, 0};
 
+enum { ROLE_NONE = 0, ROLE_SOURCE, ROLE_DEST };
+
+/* Abandonment (docs/engine-protocol.md): the caller closed the request pipe, its end of
+ * stdout, or sent SIGTERM. With undo_on_abandon the engine then puts back what it did: a
+ * source it moved out of RUNNING returns to RUNNING, a destination it put in RESUMING that
+ * is not RUNNING is reset, an output file it created is removed. Nothing else. */
+static volatile sig_atomic_t g_term;
+static volatile sig_atomic_t g_armed;
+static int g_stdout_dead;
+static int g_stdin_stream; /* stdin is a pipe or socket: it can be watched during transfers */
+static int g_watch;        /* no request is queued behind the running one */
+static char so_path[PATH_MAX]; /* an output file this engine created, removed if abandoned */
 static stream_out SO;
 static int so_active;
 static int so_fsync;
@@ -60,10 +75,34 @@ typedef struct {
 static void shutdown_all(void);
 
 static void emit(jw *w) {
+  if (g_stdout_dead) return;
   if (jw_emit(w, STDOUT_FILENO) < 0) {
-    shutdown_all();
-    _exit(1);
+    /* Nobody reads our answers: the caller is gone. The main loop undoes and exits. */
+    g_stdout_dead = 1;
+    g_term = 1;
   }
+}
+
+/* dp_cancel_check: SIGTERM, a gone reader, or (while nothing is queued) a new request line
+ * (the caller's `cancel`) or the end of the request pipe when armed. */
+static int should_cancel(void) {
+  if (g_term) return 1;
+  if (!g_watch) return 0;
+  struct pollfd pf = {STDIN_FILENO, POLLIN, 0};
+  if (poll(&pf, 1, 0) <= 0) return 0;
+  if (pf.revents & POLLIN) {
+    char c;
+    ssize_t n = recv(STDIN_FILENO, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && errno == ENOTSOCK)) return 1; /* a request is waiting */
+    if (n < 0) return 0;
+  }
+  return g_armed; /* end of input */
+}
+
+static void on_term(int sig) {
+  /* Armed, SIGINT and SIGHUP go to the caller (same terminal): it cancels and recovers, and
+   * if it dies of them the closed pipe tells us. */
+  if (sig == SIGTERM || !g_armed) g_term = 1;
 }
 
 static void begin(jw *w, const req *r, int ok) {
@@ -287,6 +326,7 @@ static void close_device(void) {
   D.bus = NULL;
   D.mig_flags = 0;
   D.mig_supported = 0;
+  D.role = ROLE_NONE;
 }
 
 static int need_device(const req *r) {
@@ -352,9 +392,11 @@ static void trim_slash(char *s) {
 }
 
 static int op_open(const req *r, const jobj *o) {
-  static const char *const keys[] = {"device", "sysfs_root", "dev_root", NULL};
+  static const char *const keys[] = {"device", "sysfs_root", "dev_root", "undo_on_abandon", NULL};
   if (check_keys(r, o, keys)) return -1;
   const char *dev = NULL, *sroot = "/", *droot = "/";
+  int undo = 0;
+  if (arg_bool(r, o, "undo_on_abandon", &undo) < 0) return -1;
   if (arg_str(r, o, "device", &dev) <= 0) {
     if (!dev) FAIL(r, EINVAL, "BAD_REQUEST", "argument 'device' (an mdev UUID or a PCI address) is required");
     return -1;
@@ -428,6 +470,8 @@ static int op_open(const req *r, const jobj *o) {
   (void)fcntl(device, F_SETFD, FD_CLOEXEC);
 
   D.container = container;
+  if (undo) g_armed = 1;
+  D.role = ROLE_NONE;
   D.group = group;
   D.device = device;
   D.group_num = gnum;
@@ -554,6 +598,8 @@ static int op_set_state(const req *r, const jobj *o) {
     emit(&w);
     return -1;
   }
+  if (target == VME_STATE_RESUMING) D.role = ROLE_DEST;
+  else if (D.role == ROLE_NONE && cur == VME_STATE_RUNNING && target != VME_STATE_RUNNING) D.role = ROLE_SOURCE;
   int opened = fs.data_fd >= 0, ended = 0;
   if (opened) {
     close_data();
@@ -651,6 +697,28 @@ static int op_close(const req *r, const jobj *o) {
   return 0;
 }
 
+/* The caller has committed to the device's present state: abandoning no longer undoes it. */
+static int op_commit(const req *r, const jobj *o) {
+  static const char *const keys[] = {NULL};
+  if (check_keys(r, o, keys) || need_device(r)) return -1;
+  D.role = ROLE_NONE;
+  jw w;
+  begin(&w, r, 1);
+  jw_bool(&w, "committed", 1);
+  emit(&w);
+  return 0;
+}
+
+/* A transfer sees this line waiting and ends with CANCELLED; this answers the line itself. */
+static int op_cancel(const req *r, const jobj *o) {
+  static const char *const keys[] = {NULL};
+  if (check_keys(r, o, keys)) return -1;
+  jw w;
+  begin(&w, r, 1);
+  emit(&w);
+  return 0;
+}
+
 /* Testing aid: use a file or an inherited descriptor as the data_fd. */
 static int op_attach_data(const req *r, const jobj *o) {
   static const char *const keys[] = {"path", "fd", "mode", NULL};
@@ -720,9 +788,17 @@ static int finish_output(int fd, int owned, int do_fsync, dp_error *e) {
   return rc;
 }
 
+/* A pipe or socket peer may stop reading or writing: every wait on it must be cancellable,
+ * so the data path polls (with dp_cancel_check) instead of blocking in read/write. */
+static void nonblock_stream(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && !fd_is_regular_file(fd)) (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 static void close_so(void) {
   if (so_active) close(SO.fd); /* inherited descriptors are handed over to the engine */
   so_active = 0;
+  so_path[0] = 0;
 }
 
 static void close_si(void) {
@@ -750,6 +826,7 @@ static int op_save_begin(const req *r, const jobj *o) {
   int er = arg_endpoint(r, o, "path", "fd", 1, excl, &fd, &owned);
   if (er < 0) return -1;
   if (er == 0) FAIL(r, EINVAL, "BAD_REQUEST", "give 'path' or 'fd' for the output");
+  nonblock_stream(fd);
   memset(&SO, 0, sizeof SO);
   SO.fd = fd;
   SO.owned = owned;
@@ -763,6 +840,9 @@ static int op_save_begin(const req *r, const jobj *o) {
   so_active = 1;
   so_fsync = fs;
   so_failed = 0;
+  const char *op_ = NULL;
+  if (owned && excl && arg_str(r, o, "path", &op_) > 0 && strlen(op_) < sizeof so_path)
+    snprintf(so_path, sizeof so_path, "%s", op_);
   jw w;
   begin(&w, r, 1);
   jw_u64(&w, "stream_bytes", SO.offset);
@@ -824,6 +904,7 @@ static int op_save_end(const req *r, const jobj *o) {
   }
   if (!abort_) rc = sout_end(&SO, &e);
   if (!rc && !abort_) rc = finish_output(SO.fd, 0, so_fsync, &e);
+  if (abort_ && so_path[0]) unlink(so_path);
   close_so();
   if (rc) return fail_dp(r, &e);
   jw w;
@@ -855,6 +936,7 @@ static int op_load_begin(const req *r, const jobj *o) {
   int er = arg_endpoint(r, o, "path", "fd", 0, 0, &fd, &owned);
   if (er < 0) return -1;
   if (er == 0) FAIL(r, EINVAL, "BAD_REQUEST", "give 'path' or 'fd' for the input");
+  nonblock_stream(fd);
   memset(&SI, 0, sizeof SI);
   SI.fd = fd;
   SI.owned = owned;
@@ -1131,7 +1213,7 @@ static int op_selftest(const req *r, const jobj *o) {
 }
 
 static const char *const OPS[] = {"hello", "selftest", "open", "close", "flags", "get_state", "set_state",
-                                  "data_size", "precopy_info", "reset", "close_data", "attach_data",
+                                  "data_size", "precopy_info", "reset", "close_data", "commit", "cancel", "attach_data",
                                   "save_begin", "save", "save_end", "load_begin", "load", "load_end",
                                   "pack", "unpack", "verify", "quit", NULL};
 
@@ -1159,6 +1241,53 @@ static int op_hello(const req *r, const jobj *o) {
 static void shutdown_all(void) {
   close_so();
   close_si();
+  close_device();
+}
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...) {
+  char m[300];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(m, sizeof m, fmt, ap);
+  va_end(ap);
+  dprintf(STDERR_FILENO, "vfio-mig-engine: caller gone: %s\n", m);
+}
+
+/* Undo what this engine did (see g_term); then everything is closed. */
+static void abandon(void) {
+  if (g_armed && so_active && so_path[0]) {
+    unlink(so_path);
+    note("removed %s", so_path);
+  }
+  close_so();
+  close_si();
+  close_data();
+  if (g_armed && D.device >= 0 && D.role != ROLE_NONE) {
+    uint32_t st = VME_STATE_ERROR;
+    int known = get_state(&st) == 0;
+    int want_reset = 0;
+    if (D.role == ROLE_DEST) {
+      want_reset = !known || st != VME_STATE_RUNNING;
+    } else if (!known || st == VME_STATE_ERROR) {
+      want_reset = 1;
+    } else if (st != VME_STATE_RUNNING) {
+      struct vme_feature_state fs = {sizeof fs, VME_FEATURE_SET | VME_FEATURE_MIG_DEVICE_STATE,
+                                     VME_STATE_RUNNING, -1};
+      if (feature(D.device, &fs) == 0) {
+        if (fs.data_fd >= 0) close(fs.data_fd);
+        note("source %s %s -> RUNNING", D.name, vme_state_name(st));
+      } else {
+        note("source %s %s -> RUNNING failed: %s", D.name, vme_state_name(st), strerror(errno));
+        want_reset = 1;
+      }
+    }
+    if (want_reset) {
+      int rc = ioctl(D.device, VME_VFIO_DEVICE_RESET);
+      note("%s %s (%s): reset %s", D.role == ROLE_DEST ? "destination" : "source", D.name,
+           known ? vme_state_name(st) : "state unreadable", rc == 0 ? "done" : strerror(errno));
+    }
+  }
   close_device();
 }
 
@@ -1216,6 +1345,8 @@ static void handle_line(const char *line, size_t len) {
   else if (!strcmp(n, "precopy_info")) op_precopy_info(&r, &o);
   else if (!strcmp(n, "reset")) op_reset(&r, &o);
   else if (!strcmp(n, "close_data")) op_close_data(&r, &o);
+  else if (!strcmp(n, "commit")) op_commit(&r, &o);
+  else if (!strcmp(n, "cancel")) op_cancel(&r, &o);
   else if (!strcmp(n, "attach_data")) op_attach_data(&r, &o);
   else if (!strcmp(n, "save_begin")) op_save_begin(&r, &o);
   else if (!strcmp(n, "save")) op_save(&r, &o);
@@ -1242,6 +1373,16 @@ out:
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   dp_init();
+  dp_cancel_check = should_cancel;
+  struct sigaction st;
+  memset(&st, 0, sizeof st);
+  st.sa_handler = on_term; /* no SA_RESTART: a blocked read returns EINTR */
+  sigemptyset(&st.sa_mask);
+  sigaction(SIGTERM, &st, NULL);
+  sigaction(SIGINT, &st, NULL);
+  sigaction(SIGHUP, &st, NULL);
+  struct stat in_st;
+  g_stdin_stream = fstat(STDIN_FILENO, &in_st) == 0 && (S_ISFIFO(in_st.st_mode) || S_ISSOCK(in_st.st_mode));
   if (argc > 1) {
     if (!strcmp(argv[1], "--version")) {
       printf("vfio-mig-engine %s (protocol %d, stream format %u, crc32c %s)\n", ENGINE_VERSION,
@@ -1282,6 +1423,7 @@ int main(int argc, char **argv) {
         cap *= 2;
       }
     }
+    if (g_term) break;
     ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -1298,7 +1440,10 @@ int main(int argc, char **argv) {
         if (l && buf[start + l - 1] == '\r') l--;
         size_t k = 0;
         while (k < l && (buf[start + k] == ' ' || buf[start + k] == '\t')) k++;
+        g_watch = g_stdin_stream && !memchr(buf + i + 1, '\n', end - i - 1);
         if (k < l) handle_line(buf + start, l);
+        g_watch = 0;
+        if (g_term) break;
       }
       start = i + 1;
     }
@@ -1306,6 +1451,6 @@ int main(int argc, char **argv) {
     len = end - start;
   }
   free(buf);
-  shutdown_all();
+  abandon();
   return 0;
 }

@@ -29,6 +29,8 @@
 #include "json.h"
 
 static void on_sigusr1(int sig) { (void)sig; }
+static int never(void) { return 0; }
+int (*dp_cancel_check)(void) = never;
 static long page_size;
 static void on_sigbus(int sig, siginfo_t *si, void *uc);
 
@@ -236,12 +238,12 @@ static int slot_reserve(slot *sl, size_t need, dp_error *e) {
 /* Wait until fd is ready (after EAGAIN), or the pipeline is cancelled. 0 ok, -1 error. */
 static int wait_fd(pipeline *p, int fd, short events, dp_error *e) {
   for (;;) {
-    if (p && atomic_load(&p->stop)) {
+    if ((p && atomic_load(&p->stop)) || dp_cancel_check()) {
       dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
       return -1;
     }
     struct pollfd pf = {fd, events, 0};
-    int n = poll(&pf, 1, p ? 1000 : -1);
+    int n = poll(&pf, 1, 200); /* bounded, so that a cancellation is seen within 200 ms */
     if (n < 0) {
       if (errno == EINTR) continue;
       dp_set_error(e, EK_ERRNO, errno, 0, "poll: %s", strerror(errno));
@@ -252,7 +254,7 @@ static int wait_fd(pipeline *p, int fd, short events, dp_error *e) {
 }
 
 static int cancelled(pipeline *p, dp_error *e) {
-  if (!atomic_load(&p->stop)) return 0;
+  if (!atomic_load(&p->stop) && !dp_cancel_check()) return 0;
   dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
   return 1;
 }
@@ -289,7 +291,13 @@ static int write_full(int fd, const struct iovec *iov_in, int cnt, dp_error *e) 
     }
     ssize_t w = writev(fd, iov + i, cnt - i);
     if (w < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        if (dp_cancel_check()) {
+          dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
+          return -1;
+        }
+        continue;
+      }
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         if (wait_fd(NULL, fd, POLLOUT, e)) return -1;
         continue;
@@ -514,13 +522,31 @@ static int run_pipeline(pipeline *p, consume_fn consume, void *cctx, dp_progress
   int failed = 0;
   for (;;) {
     pthread_mutex_lock(&p->mu);
+    int cancel = 0;
     while (p->produced == p->consumed && !p->prod_done) {
+      /* A producer blocked on a silent peer must not hold us: look for a cancellation. */
+      if (dp_cancel_check()) {
+        cancel = 1;
+        break;
+      }
       p->cons_waiting = 1;
-      pthread_cond_wait(&p->cv, &p->mu);
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 200 * 1000 * 1000;
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      pthread_cond_timedwait(&p->cv, &p->mu, &ts);
       p->cons_waiting = 0;
     }
     int have = p->produced != p->consumed;
     pthread_mutex_unlock(&p->mu);
+    if (cancel) {
+      dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
+      failed = 1;
+      break;
+    }
     /* Slots produced before a producer error were verified: they are still written. */
     if (!have) break;
     slot *sl = &p->s[p->consumed % DP_SLOTS];

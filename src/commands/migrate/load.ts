@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {fields} from '../../cli/render.js';
+import {interruptible} from '../../cli/interrupt.js';
 import {withEvents} from '../../cli/progress.js';
 import {loadDevice, type LoadResult} from '../../lib/migrate/load.js';
 
@@ -11,7 +12,8 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
     "Reads the stream's header and checks it against the destination (model, parameters, prepared values) " +
     'before touching the device; then RESUMING, each chunk verified before it reaches the device, STOP (the ' +
     'driver validates the state) and RUNNING. A corrupt or truncated stream, or state the driver rejects, ' +
-    "resets the device and exits 3 (\"stream corrupt at byte N\").";
+    "resets the device and exits 3 (\"stream corrupt at byte N\"). SIGINT/SIGTERM/SIGHUP cancel the load and " +
+    'reset the device (exit 130/143/129); if this process is killed the engine resets it on its own.';
 
   static override examples = [
     '<%= config.bin %> migrate load 0e352e90-823f-4f5d-9221-86e662934044 --in gpu.state',
@@ -27,15 +29,16 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
   };
 
   protected async execute(): Promise<Outcome<LoadResult>> {
-    const result = await withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
+    const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
       loadDevice({
+        signal,
         sysfs: this.sysfs(),
         device: this.args.device,
         input: this.flags.in === '-' ? {fd: 0} : {path: this.flags.in},
         raw: this.flags.raw,
         onEvent,
       }),
-    );
+    ));
     return {
       result,
       exitCode: 0,

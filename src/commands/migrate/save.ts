@@ -2,20 +2,26 @@ import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {fields, plural} from '../../cli/render.js';
+import {interruptible} from '../../cli/interrupt.js';
 import {withEvents} from '../../cli/progress.js';
+import {DEFAULT_MAX_DOWNTIME_MS} from '../../lib/migrate/precopy.js';
 import {saveDevice, type SaveResult} from '../../lib/migrate/save.js';
 
 export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveResult> {
   static override summary = "Save a device's migration state to a file or stdout.";
   static override description =
-    'RUNNING [-> PRE_COPY rounds] -> STOP_COPY, the state streamed by the engine in checksummed chunks ' +
-    '(or bare bytes with --raw), then STOP (or RUNNING with --resume). A file is written under a temporary ' +
-    'name and renamed when complete. On any failure the source goes back to RUNNING (or is reset if it went ' +
-    'to ERROR) and no file is left behind. With --out - the state goes to stdout and every message to stderr.';
+    'RUNNING [-> PRE_COPY rounds while what is left does not fit --max-downtime] -> STOP_COPY, the state ' +
+    'streamed by the engine in checksummed chunks (or bare bytes with --raw), then the --final-state you ' +
+    'choose: running (a snapshot) or stop (a hand-over); the state reported is read back from the device. ' +
+    'A file is written under a temporary name and renamed when complete. On any failure, --timeout, or ' +
+    'SIGINT/SIGTERM/SIGHUP the source goes back to RUNNING (or is reset if it went to ERROR) and no file is ' +
+    'left behind. With --out - the state goes to stdout and every message to stderr. Exit codes: 0 saved; ' +
+    '2 bad input; 3 failed, source RUNNING; 4 the source went to ERROR and was reset; 5 recovery failed; ' +
+    '130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP, source RUNNING.';
 
   static override examples = [
-    '<%= config.bin %> migrate save 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --out gpu.state',
-    '<%= config.bin %> migrate save 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --out - --precopy-rounds 4 | ssh dst vfio-mig migrate load 0e352e90-823f-4f5d-9221-86e662934044 --in -',
+    '<%= config.bin %> migrate save 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --out gpu.state --final-state running',
+    '<%= config.bin %> migrate save 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --out - --final-state stop --precopy-rounds 4 | ssh dst vfio-mig migrate load 0e352e90-823f-4f5d-9221-86e662934044 --in -',
   ];
 
   static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address of the source'})};
@@ -24,23 +30,32 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
   static override flags = {
     out: Flags.string({required: true, description: 'file to write, or - for stdout'}),
     raw: Flags.boolean({description: 'write the bare device bytes (no header, chunks or checksums)'}),
-    'precopy-rounds': Flags.integer({description: 'PRE_COPY rounds before STOP_COPY when the device offers PRE_COPY', default: 0, min: 0, max: 1000}),
-    resume: Flags.boolean({description: 'return the source to RUNNING after the save (a snapshot) instead of STOP'}),
+    'final-state': Flags.string({
+      required: true,
+      options: ['running', 'stop'],
+      description: "the source's state after a good save: running (a snapshot) or stop (a hand-over; the source keeps no running copy)",
+    }),
+    'precopy-rounds': Flags.integer({description: 'at most this many PRE_COPY rounds when the device offers PRE_COPY (0: none)', default: 0, min: 0, max: 1000}),
+    'max-downtime': Flags.integer({description: 'PRE_COPY rounds go on until what is left fits this many ms at the measured rate', default: DEFAULT_MAX_DOWNTIME_MS, min: 0}),
+    timeout: Flags.integer({description: 'abort a STOP_COPY still running after this many ms (the source resumes)', min: 1}),
   };
 
   protected async execute(): Promise<Outcome<SaveResult>> {
     this.stdoutIsData = this.flags.out === '-';
-    const result = await withEvents({json: this.jsonEnabled(), stream: this.stdoutIsData ? process.stderr : process.stdout}, (onEvent) =>
+    const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: this.stdoutIsData ? process.stderr : process.stdout}, (onEvent) =>
       saveDevice({
+        signal,
         sysfs: this.sysfs(),
         device: this.args.device,
         output: this.flags.out === '-' ? {fd: 1} : {path: this.flags.out},
         raw: this.flags.raw,
         precopyRounds: this.flags['precopy-rounds'],
-        resume: this.flags.resume,
+        maxDowntimeMs: this.flags['max-downtime'],
+        ...(this.flags.timeout === undefined ? {} : {timeoutMs: this.flags.timeout}),
+        finalState: this.flags['final-state'] as 'running' | 'stop',
         onEvent,
       }),
-    );
+    ));
     return {
       result,
       exitCode: 0,
@@ -48,7 +63,7 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
         fields([
           ['saved', `${result.device} -> ${result.output}`],
           ['payload', `${result.payload_bytes} bytes${result.raw ? ' (raw)' : ` in ${plural(result.chunks, 'chunk')}, stream ${result.stream_bytes} bytes`}`],
-          ['pre-copy rounds', result.precopy_rounds.length || undefined],
+          ['pre-copy rounds', result.precopy_rounds.length ? `${result.precopy_rounds.length} (switch-over: ${result.precopy.switchover}, expected downtime ${result.precopy.expected_downtime_ms ?? '?'} ms)` : undefined],
           ['stop-copy time', `${result.stop_copy_ms} ms`],
           ['source now', result.final_state],
         ]),

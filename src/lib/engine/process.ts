@@ -282,6 +282,19 @@ export class EngineProcess extends EventEmitter {
     return this.request('verify', args, opts);
   }
 
+  /**
+   * Ends the running transfer, if any (it fails with code CANCELLED within 200 ms), by
+   * sending a `cancel` line; resolves when the engine has read it. Never rejects.
+   */
+  async cancel(): Promise<void> {
+    await this.request('cancel', {}).catch(() => undefined);
+  }
+
+  /** The caller commits to the device's present state: abandoning no longer undoes it. */
+  commit(): Promise<OpResult<'commit'>> {
+    return this.request('commit', {});
+  }
+
   /** Asks the engine to close everything and exit; resolves with its exit status. */
   async close(): Promise<number | null> {
     if (!this.exited) {
