@@ -55,6 +55,7 @@ static volatile sig_atomic_t g_armed;
 static int g_stdout_dead;
 static int g_stdin_stream; /* stdin is a pipe or socket: it can be watched during transfers */
 static int g_watch;        /* no request is queued behind the running one */
+static int g_interactive;  /* hello interactive: one request at a time, so a new line means cancel */
 static char so_path[PATH_MAX]; /* an output file this engine created, removed if abandoned */
 static stream_out SO;
 static int so_active;
@@ -1218,8 +1219,11 @@ static const char *const OPS[] = {"hello", "selftest", "open", "close", "flags",
                                   "pack", "unpack", "verify", "quit", NULL};
 
 static int op_hello(const req *r, const jobj *o) {
-  static const char *const keys[] = {NULL};
+  static const char *const keys[] = {"interactive", NULL};
   if (check_keys(r, o, keys)) return -1;
+  int inter = 0;
+  if (arg_bool(r, o, "interactive", &inter) < 0) return -1;
+  if (inter) g_interactive = 1;
   jw w;
   begin(&w, r, 1);
   jw_str(&w, "engine_version", ENGINE_VERSION);
@@ -1440,7 +1444,7 @@ int main(int argc, char **argv) {
         if (l && buf[start + l - 1] == '\r') l--;
         size_t k = 0;
         while (k < l && (buf[start + k] == ' ' || buf[start + k] == '\t')) k++;
-        g_watch = g_stdin_stream && !memchr(buf + i + 1, '\n', end - i - 1);
+        g_watch = g_stdin_stream && (g_interactive || g_armed) && !memchr(buf + i + 1, '\n', end - i - 1);
         if (k < l) handle_line(buf + start, l);
         g_watch = 0;
         if (g_term) break;

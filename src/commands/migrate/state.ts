@@ -18,8 +18,9 @@ export default class MigrateState extends BaseCommand<typeof MigrateState, State
   static override description =
     'Without flags: the current state. --set walks the kernel\'s arcs one SET at a time (so a failure ' +
     'names its arc) and refuses transitions the kernel refuses; --reset issues VFIO_DEVICE_RESET, the only ' +
-    'way out of ERROR. The kernel returns a device to RUNNING when its last user closes it, so a state ' +
-    'set here lasts only while the engine holds the device: use it for diagnostics.';
+    'way out of ERROR. What a device does when its last user closes it is up to its driver (the upstream ' +
+    'mtty sample on 6.12 keeps STOP, for one): nothing is assumed, the state shown is read from the device. ' +
+    'A source left in STOP can be brought back with --set running (or --reset).';
 
   static override examples = [
     '<%= config.bin %> migrate state 0000:3b:00.2',

@@ -209,8 +209,9 @@ export class EngineProcess extends EventEmitter {
 
   // ---- typed operations ----
 
+  /** `interactive`: this client waits for each answer, so the engine may treat a new line during a transfer as `cancel`. */
   hello(): Promise<OpResult<'hello'>> {
-    return this.request('hello', {});
+    return this.request('hello', {interactive: true});
   }
   selftest(): Promise<OpResult<'selftest'>> {
     return this.request('selftest', {});

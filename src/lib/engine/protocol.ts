@@ -163,7 +163,7 @@ export interface ProgressEvent {
 export type Endpoint = {path: string; fd?: undefined} | {fd: number; path?: undefined};
 
 export interface OpMap {
-  hello: [Record<string, never>, HelloResponse];
+  hello: [{interactive?: boolean}, HelloResponse];
   selftest: [Record<string, never>, SelftestResponse];
   open: [{device: string; sysfs_root?: string; dev_root?: string; undo_on_abandon?: boolean}, OpenResponse];
   close: [Record<string, never>, ClosedResponse];
