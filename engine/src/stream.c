@@ -305,6 +305,10 @@ static int write_full(int fd, const struct iovec *iov_in, int cnt, dp_error *e) 
       dp_set_error(e, EK_ERRNO, errno, 0, "write: %s", strerror(errno));
       return -1;
     }
+    if (dp_cancel_check()) { /* a device that takes each write slowly must not hold a cancel */
+      dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
+      return -1;
+    }
     size_t left = (size_t)w;
     while (i < cnt && left >= iov[i].iov_len) {
       left -= iov[i].iov_len;
@@ -550,6 +554,11 @@ static int run_pipeline(pipeline *p, consume_fn consume, void *cctx, dp_progress
     /* Slots produced before a producer error were verified: they are still written. */
     if (!have) break;
     slot *sl = &p->s[p->consumed % DP_SLOTS];
+    if (dp_cancel_check()) {
+      dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
+      failed = 1;
+      break;
+    }
     if (consume(cctx, sl, e)) {
       failed = 1;
       break;
