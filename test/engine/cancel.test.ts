@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs';
 import path from 'node:path';
 
 import {EngineError, EngineProcess} from '../../src/lib/engine/index.js';
-import {ensureEngine, random, tempDir} from './helpers.js';
+import {TEST_ENGINE, ensureEngine, random, tempDir} from './helpers.js';
 
 let tmp: {dir: string; cleanup: () => void};
 beforeAll(() => {
@@ -15,7 +15,7 @@ afterAll(() => tmp.cleanup());
 describe('cancellation of blocked transfers', () => {
   test('a save reading from a source that never produces ends with CANCELLED on `cancel`', async () => {
     // Descriptor 3 is a socket whose other end (ours) never writes: the save waits for data.
-    const e = await EngineProcess.start({data: 'pipe'});
+    const e = await EngineProcess.start({binary: TEST_ENGINE, data: 'pipe'});
     try {
       await e.attachData({fd: 3, mode: 'read'});
       await e.saveBegin({path: path.join(tmp.dir, 'never.vfm'), header: {a: 1}});
@@ -35,9 +35,9 @@ describe('cancellation of blocked transfers', () => {
   });
 
   test('a load writing into a sink that never reads (the destination stalls) ends on `cancel`', async () => {
-    const e = await EngineProcess.start({data: 'pipe'});
+    const e = await EngineProcess.start({binary: TEST_ENGINE, data: 'pipe'});
     const stream = path.join(tmp.dir, 'big.vfm');
-    const packer = await EngineProcess.start();
+    const packer = await EngineProcess.start({binary: TEST_ENGINE});
     try {
       const input = path.join(tmp.dir, 'big.raw');
       const {writeFileSync} = await import('node:fs');
@@ -57,7 +57,7 @@ describe('cancellation of blocked transfers', () => {
   });
 
   test('SIGTERM during a blocked transfer: the engine exits promptly', async () => {
-    const e = await EngineProcess.start({data: 'pipe'});
+    const e = await EngineProcess.start({binary: TEST_ENGINE, data: 'pipe'});
     await e.attachData({fd: 3, mode: 'read'});
     await e.saveBegin({path: path.join(tmp.dir, 'term.vfm'), header: {a: 1}});
     const saving = e.save({mode: 'until_eof'}).catch((err: unknown) => err);

@@ -4,6 +4,16 @@ import path from 'node:path';
 
 import {ENGINE, ensureEngine, responses, runEngine, tempDir} from './helpers.js';
 
+describe('the shipped binary', () => {
+  beforeAll(() => ensureEngine());
+  test('has no test-only ops: attach_data, pack and unpack are UNKNOWN_OP (they live in the test build)', () => {
+    const rs = responses(runEngine([{id: 1, op: 'hello'}, {id: 2, op: 'attach_data', path: '/dev/null', mode: 'read'}, {id: 3, op: 'pack'}, {id: 4, op: 'unpack'}], process.env, ENGINE).replies);
+    expect(rs[0]!.ops).not.toEqual(expect.arrayContaining(['attach_data']));
+    expect(rs[0]!.ops).toEqual(expect.arrayContaining(['verify', 'cancel', 'commit']));
+    expect(rs.slice(1).map((r) => r.code)).toEqual(['UNKNOWN_OP', 'UNKNOWN_OP', 'UNKNOWN_OP']);
+  });
+});
+
 let tmp: {dir: string; cleanup: () => void};
 beforeAll(() => {
   ensureEngine();
