@@ -392,6 +392,27 @@ static void trim_slash(char *s) {
   while (n > 0 && s[n - 1] == '/') s[--n] = 0;
 }
 
+/* Whether a region carries the deprecated v1 migration type (kernels 5.8 to 5.17). */
+static int has_v1_region(uint32_t n) {
+  for (uint32_t i = 0; i < n && i < 64; i++) {
+    struct vme_region_info ri = {sizeof ri, 0, i, 0, 0, 0};
+    if (ioctl(D.device, VME_VFIO_DEVICE_GET_REGION_INFO, &ri) < 0) continue;
+    if (!(ri.flags & VME_REGION_INFO_FLAG_CAPS) || ri.argsz <= sizeof ri || ri.argsz > 65536) continue;
+    unsigned char *buf = calloc(1, ri.argsz);
+    if (!buf) return 0;
+    struct vme_region_info *full = (struct vme_region_info *)(void *)buf;
+    full->argsz = ri.argsz;
+    full->index = i;
+    uint32_t type = 0, sub = 0;
+    int found = ioctl(D.device, VME_VFIO_DEVICE_GET_REGION_INFO, buf) == 0 &&
+                vme_region_type(buf, ri.argsz, &type, &sub) == 1 &&
+                type == VME_REGION_TYPE_MIGRATION_DEPRECATED && sub == VME_REGION_SUBTYPE_MIGRATION_DEPRECATED;
+    free(buf);
+    if (found) return 1;
+  }
+  return 0;
+}
+
 static int op_open(const req *r, const jobj *o) {
   static const char *const keys[] = {"device", "sysfs_root", "dev_root", "undo_on_abandon", NULL};
   if (check_keys(r, o, keys)) return -1;
@@ -504,6 +525,7 @@ static int op_open(const req *r, const jobj *o) {
     jw_u64(&w, "num_irqs", info.num_irqs);
   }
   jw_bool(&w, "migration_supported", D.mig_supported);
+  if (!D.mig_supported && have_info) jw_bool(&w, "migration_v1_region", has_v1_region(info.num_regions));
   jw_u64(&w, "migration_flags", D.mig_flags);
   mig_flag_names(&w, D.mig_flags);
   if (mrc < 0 && mrc != -ENOTTY) {
@@ -1141,7 +1163,7 @@ static const char *const OPS[] = {"hello", "selftest", "open", "close", "flags",
                                   "save_begin", "save", "save_end", "load_begin", "load", "load_end",
                                   "verify", "quit",
 #ifdef VME_TESTOPS
-                                  "attach_data", "pack", "unpack",
+                                  "attach_data", "pack", "unpack", "region_caps",
 #endif
                                   NULL};
 
@@ -1289,6 +1311,7 @@ static void handle_line(const char *line, size_t len) {
   else if (!strcmp(n, "attach_data")) op_attach_data(&r, &o);
   else if (!strcmp(n, "pack")) op_pack(&r, &o);
   else if (!strcmp(n, "unpack")) op_unpack_verify(&r, &o, 1);
+  else if (!strcmp(n, "region_caps")) op_region_caps(&r, &o);
 #endif
   else if (!strcmp(n, "quit")) {
     shutdown_all();

@@ -84,3 +84,35 @@ static int op_pack(const req *r, const jobj *o) {
   emit(&w);
   return 0;
 }
+
+/* Testing aid: vme_region_type over a region-info buffer given in hex, as the kernel fills it. */
+static int op_region_caps(const req *r, const jobj *o) {
+  static const char *const keys[] = {"hex", NULL};
+  if (check_keys(r, o, keys)) return -1;
+  const char *hex = NULL;
+  if (arg_str(r, o, "hex", &hex) <= 0) FAIL(r, EINVAL, "BAD_REQUEST", "argument 'hex' is required");
+  size_t n = strlen(hex) / 2;
+  unsigned char *buf = calloc(1, n + 1);
+  if (!buf) FAIL(r, ENOMEM, NULL, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    unsigned v;
+    if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+      free(buf);
+      FAIL(r, EINVAL, "BAD_REQUEST", "'hex' is not hexadecimal");
+    }
+    buf[i] = (unsigned char)v;
+  }
+  uint32_t type = 0, sub = 0;
+  int rc = vme_region_type(buf, n, &type, &sub);
+  free(buf);
+  jw w;
+  begin(&w, r, 1);
+  jw_i64(&w, "result", rc);
+  if (rc == 1) {
+    jw_u64(&w, "type", type);
+    jw_u64(&w, "subtype", sub);
+    jw_bool(&w, "migration_v1", type == VME_REGION_TYPE_MIGRATION_DEPRECATED && sub == VME_REGION_SUBTYPE_MIGRATION_DEPRECATED);
+  }
+  emit(&w);
+  return 0;
+}

@@ -2,7 +2,7 @@ import {spawnSync} from 'node:child_process';
 import {mkdirSync, symlinkSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
 
-import {ENGINE, ensureEngine, responses, runEngine, tempDir} from './helpers.js';
+import {ENGINE, TEST_ENGINE, ensureEngine, responses, runEngine, tempDir} from './helpers.js';
 
 describe('the shipped binary', () => {
   beforeAll(() => ensureEngine());
@@ -199,7 +199,7 @@ describe('data path against a stand-in data_fd (attach_data)', () => {
     const {randomBytes} = await import('node:crypto');
     // The "device": a pipe the test writes into, standing in for a data_fd.
     const writer = spawn('sh', ['-c', 'cat'], {stdio: ['pipe', 'pipe', 'inherit']});
-    const eng = await EngineProcess.start({binary: ENGINE, data: writer.stdout});
+    const eng = await EngineProcess.start({binary: TEST_ENGINE, data: writer.stdout});
     writer.stdout.destroy();
     const stream = path.join(tmp.dir, 'rounds.vms');
     await eng.attachData({fd: 3, mode: 'read'});

@@ -30,6 +30,8 @@ export interface Faults {
 /** A device as the kernel presents it, plus the wire the engine would stream over. */
 export class FakeDevice {
   state: MigStateValue = MigState.RUNNING;
+  /** A 5.8-5.17 kernel's device: no v2 migration, a v1 migration region instead. */
+  v1Region = false;
   /** Every SET the policy sent, in order: the policy must never send a refused arc. */
   readonly sets: string[] = [];
   constructor(
@@ -104,6 +106,9 @@ export class FakeEngine implements EngineLike {
       case 'open': {
         this.device = this.devices.get(args.device as string);
         if (!this.device) fail(op, 'NO_DEVICE', 'ENODEV', `${args.device}: no such device`);
+        if (this.device.v1Region) {
+          return {...base, device: args.device, bus: 'pci', group: 1, migration_supported: false, migration_flags: 0, migration_flags_names: [], migration_v1_region: true};
+        }
         return {...base, device: args.device, bus: 'mdev', group: 1, migration_supported: true, migration_flags: this.device.flags, migration_flags_names: []};
       }
       case 'get_state':

@@ -352,3 +352,14 @@ describe('downtime budget: PRE_COPY rounds until what is left fits', () => {
     expect(none.src.sets[0]).toBe('RUNNING->STOP');
   });
 });
+
+describe('v1 migration region (Linux 5.8 to 5.17)', () => {
+  it('is named with the kernel range and what to do, before anything moves (exit 2)', async () => {
+    const w = world(SC);
+    w.src.v1Region = true;
+    const error = await saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'v1.state')}, start: w.start, finalState: 'stop'}).catch((e: unknown) => e);
+    expect(error).toMatchObject({code: 'MIGRATION_V1', exitCode: ExitCode.input});
+    expect((error as Error).message).toMatch(/deprecated v1 migration region \(Linux 5\.8 to 5\.17, removed in 5\.18\).*run Linux 5\.18 or later/);
+    expect(w.src.sets).toEqual([]);
+  });
+});

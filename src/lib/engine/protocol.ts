@@ -47,6 +47,8 @@ export interface OpenResponse extends Base {
   migration_flags_names: MigrationFlagName[];
   migration_errno?: number;
   migration_error?: string;
+  /** Without v2 migration: whether a region has the deprecated v1 migration type (Linux 5.8 to 5.17). */
+  migration_v1_region?: boolean;
 }
 
 export interface FlagsResponse extends Base {
