@@ -18,7 +18,7 @@ TMP="${BENCH_DIR:-/dev/shm}"
 WORK="$(mktemp -d "$TMP/vfio-mig-bench.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
-make -s -C "$ROOT/engine" >/dev/null
+make -s -C "$ROOT/engine" all test-engine >/dev/null
 cc -O2 -Wall -Wextra -Werror -o "$WORK/rwloop" "$HERE/engine-throughput-rwloop.c"
 
 # Fault in guest memory first: on virtual machines the first touch of a page costs far more

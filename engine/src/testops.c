@@ -67,7 +67,7 @@ static int op_pack(const req *r, const jobj *o) {
   dp_error e = {0};
   double t0 = mono();
   rc = sout_begin(&so, h, hl, &e);
-  if (!rc) rc = sout_transfer(&so, in, SRC_UNTIL_EOF, 1, &pr, &res, &e);
+  if (!rc) rc = sout_transfer(&so, in, SRC_UNTIL_EOF, 1, 0, &pr, &res, &e);
   if (!rc) rc = sout_end(&so, &e);
   close(in);
   if (!rc) rc = finish_output(out, 1, fs, &e);

@@ -12,7 +12,7 @@ export const TEST_ENGINE = path.join(ROOT, 'engine', 'build', 'vfio-mig-engine-t
 
 /** Builds the engine (serialised with flock: jest runs test files in parallel). */
 export function ensureEngine(): string {
-  execFileSync('flock', [path.join(tmpdir(), 'vfio-mig-engine-build.lock'), 'make', '-s', '-C', path.join(ROOT, 'engine')], {
+  execFileSync('flock', [path.join(tmpdir(), 'vfio-mig-engine-build.lock'), 'make', '-s', '-C', path.join(ROOT, 'engine'), 'all', 'test-engine'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return ENGINE;

@@ -25,6 +25,10 @@ export interface Faults {
   stallLoad?: boolean;
   /** The guest dirties this many bytes during each PRE_COPY round (reported by PRECOPY_INFO). */
   dirtyPerRound?: number;
+  /** write() on the RESUMING data_fd fails with this errno (mtty: EFAULT on a foreign header). */
+  refuseWrite?: string;
+  /** A data_fd read never returns (until the engine is closed). */
+  hangRead?: boolean;
 }
 
 /** A device as the kernel presents it, plus the wire the engine would stream over. */
@@ -41,7 +45,7 @@ export class FakeDevice {
   ) {}
 }
 
-const ERRNO: Record<string, number> = {EIO: 5, EINVAL: 22, ENOTTY: 25, EBADF: 9, ENODEV: 19, EBUSY: 16};
+const ERRNO: Record<string, number> = {EIO: 5, EINVAL: 22, ENOTTY: 25, EBADF: 9, ENODEV: 19, EBUSY: 16, EFAULT: 14, ENOMEM: 12};
 
 function fail(op: string, code: string, errno: string, message: string, extra: Partial<EngineErrorResponse> = {}): never {
   throw new EngineError({v: 1, id: 0, op, ok: false, errno: ERRNO[errno] ?? 5, error: errno, code, message, ...extra});
@@ -64,6 +68,7 @@ export class FakeEngine implements EngineLike {
   private cancelTransfer: (() => void) | undefined;
   /** Set when the transfer in progress was cancelled. */
   cancelled = 0;
+  private onClose: (() => void) | undefined;
 
   constructor(
     readonly devices: Map<string, FakeDevice>,
@@ -164,7 +169,12 @@ export class FakeEngine implements EngineLike {
         const d = this.dev(op);
         if (!this.sessionOpen) fail(op, 'NO_DATA', 'EBADF', 'no data session');
         if (d.faults.stallSave) return this.stall(op);
-        const rest = d.memory.subarray(this.readSoFar);
+        if (d.faults.hangRead) {
+          await new Promise<void>((resolve) => (this.onClose = resolve));
+          fail(op, 'EIO', 'EIO', 'the engine was closed during the read');
+        }
+        const max = typeof args.max_bytes === 'number' ? args.max_bytes : Infinity;
+        const rest = d.memory.subarray(this.readSoFar, this.readSoFar + Math.min(max, d.memory.length));
         if (args.mode === 'until_empty' && d.faults.dirtyPerRound !== undefined) {
           // Dirty pages are counted, not framed: the policy only sees sizes and rates.
           const bytes = rest.length + this.dirty;
@@ -203,6 +213,7 @@ export class FakeEngine implements EngineLike {
           await new Promise((resolve) => setTimeout(resolve, 30));
           fail(op, 'STREAM_CORRUPT', 'EIO', `stream corrupt at byte ${at}`, {offset: at});
         }
+        if (d.faults.refuseWrite) fail(op, d.faults.refuseWrite, d.faults.refuseWrite, `write: injected ${d.faults.refuseWrite}`);
         if (d.faults.stallLoad) return this.stall(op);
         if (this.inputPath === this.wire?.path) {
           // Like the socket: the load waits for the writer, unless cancelled.
@@ -228,6 +239,7 @@ export class FakeEngine implements EngineLike {
 
   async close(): Promise<number | null> {
     this.closed = true;
+    this.onClose?.();
     return 0;
   }
 }
