@@ -525,6 +525,18 @@ static int produce_framed(pipeline *p, slot *sl) {
 
 typedef int (*consume_fn)(void *ctx, slot *sl, dp_error *e);
 
+/* pthread_cond_timedwait for at most ms (p->mu held). */
+static void cond_wait_ms(pipeline *p, long ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += ms * 1000 * 1000;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+}
+
 /* Runs the pipeline; the calling thread consumes. Returns 0 or -1 (e set). */
 static int run_pipeline(pipeline *p, consume_fn consume, void *cctx, dp_progress *pr,
                         uint64_t *stream_bytes, dp_result *res, dp_error *e) {
@@ -548,14 +560,7 @@ static int run_pipeline(pipeline *p, consume_fn consume, void *cctx, dp_progress
         break;
       }
       p->cons_waiting = 1;
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 200 * 1000 * 1000;
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
-      pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+      cond_wait_ms(p, 200);
       p->cons_waiting = 0;
     }
     int have = p->produced != p->consumed;
@@ -601,14 +606,7 @@ static int run_pipeline(pipeline *p, consume_fn consume, void *cctx, dp_progress
     pthread_cond_broadcast(&p->cv);
     while (!p->prod_done) {
       pthread_kill(th, SIGUSR1);
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 10 * 1000 * 1000;
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
-      pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+      cond_wait_ms(p, 10);
     }
     pthread_mutex_unlock(&p->mu);
   }
