@@ -1,6 +1,8 @@
 import {Flags} from '@oclif/core';
 
+import {requireDevice} from '../../lib/enumerate/index.js';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {interruptible} from '../../cli/interrupt.js';
 import {withEvents} from '../../cli/progress.js';
@@ -15,12 +17,11 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
     'shrink what is left, until it fits --max-downtime at the measured rate (or --precopy-rounds); then ' +
     'STOP_COPY. The first failure of either side, --timeout, or SIGINT/SIGTERM/SIGHUP cancels both transfers ' +
     'at once: the source goes back to RUNNING and the destination is reset. The source is left in STOP only ' +
-    'once the destination runs. If this process is killed, the engines do the same on their own. Exit codes: ' +
-    '0 migrated; 1 not compatible or not prepared; 2 bad input; 3 failed, devices usable; 4 a device went to ' +
-    'ERROR and was reset; 5 recovery failed; 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP, devices usable.';
+    'once the destination runs. If this process is killed, the engines do the same on their own.' +
+    exitCodes({0: 'migrated', 1: 'not compatible with, or not prepared for, the source', 3: 'runtime failure (or --timeout): the source is back in RUNNING, the destination reset', 4: 'a device went to ERROR and was reset', 5: 'recovery failed: a device needs attention', interrupted: 'interrupted by SIGHUP, SIGINT or SIGTERM: source RUNNING, destination reset'});
 
   static override examples = [
-    '<%= config.bin %> migrate run --source 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --dest 0e352e90-823f-4f5d-9221-86e662934044',
+    '<%= config.bin %> migrate run --source 50042111-191b-421a-9586-d94555853d83 --dest 0e352e90-823f-4f5d-9221-86e662934044',
   ];
 
   protected override jsonLines = true;
@@ -34,6 +35,9 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
   };
 
   protected async execute(): Promise<Outcome<RunResult>> {
+    // Missing devices are usage errors (exit 2), found before the engine starts.
+    await requireDevice(this.sysfs(), this.flags.source);
+    await requireDevice(this.sysfs(), this.flags.dest);
     const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
       runMigration({
         signal,
