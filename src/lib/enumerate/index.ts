@@ -5,6 +5,7 @@ import path from 'node:path';
 import {InputError} from '../errors.js';
 import {parseDeviceModels, parseMigrationInfo, typeMigrationFromInfo} from '../model/metadata.js';
 import {isSafeParamName, parseSysfsValue, withArticle} from '../model/params.js';
+import {DOCUMENT_API_VERSION} from '../model/types.js';
 import type {
   DeviceMigration,
   DeviceUse,
@@ -17,6 +18,7 @@ import type {
   TypeMigration,
   VfioDevice,
 } from '../model/types.js';
+import {mdevTypeIdentity, parentIdentity, pciIdentity} from '../rules/identity.js';
 import {SysfsRoot} from '../sysfs/root.js';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -86,7 +88,7 @@ async function guarded<T>(problems: string[], fallback: T, read: () => Promise<T
   }
 }
 
-async function readType(sysfs: SysfsRoot, parent: string, id: string): Promise<MdevType> {
+async function readType(sysfs: SysfsRoot, parent: string, id: string, parentId: Awaited<ReturnType<typeof parentIdentity>>): Promise<MdevType> {
   const dir = `${MDEV_BUS}/${parent}/mdev_supported_types/${id}`;
   const problems: string[] = [];
   const attr = (name: string) => guarded(problems, undefined, () => sysfs.readOptional(`${dir}/${name}`));
@@ -104,6 +106,7 @@ async function readType(sysfs: SysfsRoot, parent: string, id: string): Promise<M
   if (deviceApi !== undefined) type.device_api = deviceApi.trim();
   const instances = intOrUndefined(available);
   if (instances !== undefined) type.available_instances = instances;
+  type.identity = mdevTypeIdentity(parentId, type);
   return type;
 }
 
@@ -115,7 +118,8 @@ export async function readTypes(sysfs: SysfsRoot): Promise<MdevType[]> {
       const ids = (await sysfs.listOptional(`${MDEV_BUS}/${parent.name}/mdev_supported_types`)).filter(
         (e) => e.isDirectory && isSysfsName(e.name),
       );
-      return Promise.all(ids.map((t) => readType(sysfs, parent.name, t.name)));
+      const parentId = await parentIdentity(sysfs, parent.name);
+      return Promise.all(ids.map((t) => readType(sysfs, parent.name, t.name, parentId)));
     }),
   );
   return perParent.flat();
@@ -219,6 +223,7 @@ async function readMdevDevice(
   const device: MdevDevice = {kind: 'mdev', uuid, parent, type_id: typeId, migration, in_use: useOf(users, group), problems};
   if (group !== undefined) device.iommu_group = group;
   if (driver !== undefined) device.driver = driver;
+  device.identity = type?.identity ?? mdevTypeIdentity(await parentIdentity(sysfs, parent), {id: typeId});
   return device;
 }
 
@@ -278,6 +283,7 @@ async function readPciDevice(
         current === undefined || current === 0 ? null : (creatable.find((t) => t.id === current) ?? {id: current, name: ''}),
     };
   }
+  device.identity = await pciIdentity(sysfs, dir, device.nvidia === undefined ? undefined : device.nvidia.current_vgpu_type);
   return device;
 }
 
@@ -343,7 +349,7 @@ export async function readInventory(sysfs: SysfsRoot, host?: string): Promise<In
   const types = await readTypes(sysfs);
   const devices = await readDevices(sysfs, types);
   return {
-    apiVersion: 'vfio-mig/v1',
+    apiVersion: DOCUMENT_API_VERSION,
     kind: 'Inventory',
     host: host ?? (await hostName(sysfs)),
     taken_at: new Date().toISOString(),
