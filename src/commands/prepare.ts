@@ -4,6 +4,7 @@ import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {showValue, table} from '../cli/render.js';
 import {readParamListFile} from '../lib/paramlist/index.js';
 import {prepareDevice, prepareError, type PrepareResult} from '../lib/prepare/index.js';
+import {describeBasis, ruleSetsFor} from '../lib/rules/index.js';
 import {reasonLines} from './compat.js';
 
 function render(r: PrepareResult): string {
@@ -13,7 +14,8 @@ function render(r: PrepareResult): string {
       : r.status === 'dry_run'
         ? `plan for ${r.device} on ${r.host} (dry run, nothing written): ${r.writes} write(s)`
         : `NOT compatible: ${r.device} on ${r.host}; nothing written`;
-  const lines = [head];
+  const lines = [head, `basis: ${describeBasis(r.basis)}`];
+  if (r.compatible && r.scheme === 'none') lines.push('nothing to write: the driver publishes no migration parameters; its own header check decides at RESUMING');
   if (r.steps.length > 0) {
     lines.push(
       table(
@@ -37,7 +39,7 @@ function render(r: PrepareResult): string {
 export default class Prepare extends BaseCommand<typeof Prepare, PrepareResult> {
   static override summary = "Prepare a destination device for a source's parameter list: check, then write one parameter at a time.";
   static override description = [
-    'For each destination parameter: the source value if listed, else its off_value, else keep (reported). Writes in parameter-name order, skips values already right, reads each write back, and holds <root>/run/vfio-mig/<device>.lock while writing.',
+    'A source without vendor metadata is checked by the rule sets; then there is nothing to write (said so). For each destination parameter: the source value if listed, else its off_value, else keep (reported). Writes in parameter-name order, skips values already right, reads each write back, and holds <root>/run/vfio-mig/<device>.lock while writing.',
     'On a refused write every value already written is restored in reverse order. Exit 0 prepared, 1 not compatible, 2 input error, 3 a write was refused (and rolled back), 5 restoring failed.',
   ].join('\n');
   static override examples = [
@@ -53,12 +55,15 @@ export default class Prepare extends BaseCommand<typeof Prepare, PrepareResult> 
     params: Flags.string({required: true, description: 'the parameter list file (- for stdin)'}),
     'dry-run': Flags.boolean({description: 'print the plan (write/skip/keep per parameter) and write nothing'}),
     host: Flags.string({description: 'the name of this host in the report'}),
+    rules: Flags.string({multiple: true, description: 'rule-set files or directories, consulted before <root>/etc/vfio-mig/rules.d and the shipped ones'}),
   };
 
   protected async execute(): Promise<Outcome<PrepareResult>> {
-    const {params, host} = this.flags;
+    const {params, host, rules: extra} = this.flags;
     const list = await readParamListFile(params);
-    const result = await prepareDevice(this.sysfs(), this.args.device, list, {dryRun: this.flags['dry-run'], ...(host === undefined ? {} : {host})});
+    const sysfs = this.sysfs();
+    const rules = await ruleSetsFor(list, {sysfs, ...(extra ? {extra} : {})});
+    const result = await prepareDevice(sysfs, this.args.device, list, {dryRun: this.flags['dry-run'], ...(host === undefined ? {} : {host}), ...(rules ? {rules} : {})});
     const error = prepareError(result);
     if (error) throw error;
     return {result, exitCode: result.status === 'not_compatible' ? 1 : 0, human: () => render(result)};

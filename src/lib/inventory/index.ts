@@ -4,7 +4,8 @@
  * Files are validated with the inventory schema and the metadata rules before use.
  */
 import {InputError} from '../errors.js';
-import {allows, cachedRange, typeSummary} from '../compat/index.js';
+import {cachedRange, isAllowed as allows} from '../model/params.js';
+import {typeSummary} from '../prepare/plan.js';
 import {semanticProblems} from '../model/metadata.js';
 import {typeOfValue} from '../model/params.js';
 import type {Inventory, ParamSpec, TypeMigration} from '../model/types.js';

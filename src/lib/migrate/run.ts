@@ -6,7 +6,7 @@ import {InputError} from '../errors.js';
 import {MigFlag, MigState, stateName} from '../fsm/states.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
-import {buildHeader, checkHeaderAgainst} from './header.js';
+import {buildHeader, checkHeaderAgainst, type HeaderCheckOptions} from './header.js';
 import {MigrationFailedError, recoverDestination, recoverSource, type Recovery} from './recover.js';
 import {type EngineStarter, type MigrationEvent, progressOf, startEngine} from './session.js';
 import type {PrecopyRound} from './save.js';
@@ -18,6 +18,8 @@ export interface RunOptions {
   precopyRounds?: number;
   onEvent?: (ev: MigrationEvent) => void;
   start?: EngineStarter;
+  /** The compatibility check of the stream header (header.ts): rule sets, or leave it to the driver. */
+  headerCheck?: HeaderCheckOptions;
 }
 
 export interface RunResult {
@@ -55,7 +57,7 @@ export async function runMigration(options: RunOptions): Promise<RunResult> {
     const dstEngine = dst;
     srcCtl = await DeviceControl.open(src, source, options.sysfs.root);
     const header = await buildHeader(options.sysfs, source, srcCtl.flags, await hostName(options.sysfs), await srcCtl.dataSize());
-    await checkHeaderAgainst(options.sysfs, dest, header);
+    await checkHeaderAgainst(options.sysfs, dest, header, options.headerCheck);
     dstCtl = await DeviceControl.open(dstEngine, dest, options.sysfs.root);
     const s = srcCtl;
     const d = dstCtl;

@@ -9,6 +9,7 @@
 import path from 'node:path';
 
 import {type CompatResult, checkCompat, type Reason} from '../compat/index.js';
+import type {Basis, LoadedRuleSet} from '../rules/index.js';
 import {deviceDir, deviceId, deviceType, deviceTypeMigration, hostName, readDevice, readTypes} from '../enumerate/index.js';
 import {ExitCode, InputError, VfioMigError} from '../errors.js';
 import {formatSysfsValue, isSafeParamName, parseSysfsValue} from '../model/params.js';
@@ -79,9 +80,12 @@ export interface PrepareResult {
   host: string;
   device: string;
   compatible: boolean;
+  /** What decided compatibility (vendor metadata, a rule set, the default rule). */
+  basis: Basis;
   reasons: Reason[];
   warnings: Reason[];
-  scheme: 'v3' | 'v4' | null;
+  /** none: decided on identity; a driver without metadata has nothing to write. */
+  scheme: 'v3' | 'v4' | 'none' | null;
   steps: StepOutcome[];
   writes: number;
   failure?: WriteFailure;
@@ -90,6 +94,8 @@ export interface PrepareResult {
 
 export interface PrepareOptions {
   dryRun?: boolean;
+  /** The rule sets in force (loadRuleSets); needed when the list has no vendor metadata. */
+  rules?: LoadedRuleSet[];
   io?: ParamIO;
   /** Host name for the report (default: the root's `proc/sys/kernel/hostname`). */
   host?: string;
@@ -163,10 +169,14 @@ export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamLis
     const device = options.dryRun ? first : await readDevice(sysfs, id, types);
     const meta = deviceTypeMigration(device, types);
     const type = deviceType(device, types);
-    const compat: CompatResult = checkCompat(list, {host, type, device, migration: meta});
-    const base = {host, device: deviceId(device), compatible: compat.compatible, reasons: compat.reasons, warnings: compat.warnings};
-    if (!compat.compatible || meta === null) {
-      return {status: 'not_compatible', ...base, scheme: meta?.scheme ?? null, steps: [], writes: 0};
+    const compat: CompatResult = checkCompat(list, {host, type, device, migration: meta}, options.rules === undefined ? {} : {rules: options.rules});
+    const base = {host, device: deviceId(device), compatible: compat.compatible, basis: compat.basis, reasons: compat.reasons, warnings: compat.warnings};
+    if (!compat.compatible || (meta === null && list.scheme !== 'none')) {
+      return {status: 'not_compatible', ...base, scheme: list.scheme === 'none' ? 'none' : (meta?.scheme ?? null), steps: [], writes: 0};
+    }
+    if (list.scheme === 'none' || meta === null) {
+      // Identity rules said yes: the driver has no parameters; nothing to write.
+      return {status: options.dryRun ? 'dry_run' : 'prepared', ...base, scheme: 'none', steps: [], writes: 0};
     }
     const plan: Plan = planPreparation(list, meta, device.migration);
     const steps: StepOutcome[] = plan.steps.map((s) => ({...s}));
