@@ -19,6 +19,7 @@ import MigrateState from '../commands/migrate/state.js';
 import MigrateVerify from '../commands/migrate/verify.js';
 import Params from '../commands/params.js';
 import Prepare from '../commands/prepare.js';
+import Probe from '../commands/probe.js';
 import Select from '../commands/select.js';
 import Show from '../commands/show.js';
 import Types from '../commands/types.js';
@@ -38,6 +39,7 @@ export const COMMANDS = {
   'migrate:verify': MigrateVerify,
   params: Params,
   prepare: Prepare,
+  probe: Probe,
   select: Select,
   show: Show,
   types: Types,

@@ -91,3 +91,4 @@ export {
   type RuleSet,
   type RuleSetSources,
 } from './rules/index.js';
+export * from './probe/index.js';

@@ -2,7 +2,10 @@
 /*
  * vfio_mig_ref: a reference mdev vendor driver with VFIO migration (v2 uAPI)
  * and sysfs migration metadata (RFC v3 parameters and RFC v4 versions), for
- * the vfio-mig real-kernel test bed.  Built against Debian's 6.1 kernel.
+ * the vfio-mig real-kernel test bed.  Builds against Debian's 6.1 and 6.12
+ * kernels.  On 6.1 the core knows no PRE_COPY, so the driver emulates it
+ * (its own copy of the 8x8 table, its own MIG_DATA_SIZE); from 6.2 on the
+ * core's state machine and migration_get_data_size are used instead.
  *
  * See test/vm/README.md for the sysfs layout, the stream format and the
  * fault-injection knobs.
@@ -22,10 +25,22 @@
 #include <linux/crc32.h>
 #include <linux/bitmap.h>
 #include <linux/sched.h>
+#include <linux/version.h>
+#include <linux/workqueue.h>
+#include <linux/wait.h>
+#include <linux/jiffies.h>
 #include <linux/vfio.h>
 #include <linux/mdev.h>
 
+/* 6.2 moved PRE_COPY and MIG_DATA_SIZE into the core. */
+#define VMREF_CORE_PRECOPY (LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0))
+/* state numbers; the table itself only walks arcs on 6.1 */
 #include "vmref_fsm.h"
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#define vmref_llseek noop_llseek	/* no_llseek is gone; stream_open still gives ESPIPE */
+#else
+#define vmref_llseek no_llseek
+#endif
 
 #define VMREF_NAME "vmref"
 #define VMREF_CHUNK (1u << 20)
@@ -63,6 +78,13 @@ static int fail_read_errno = EIO;
 static int fail_read_count = 1;
 static int reject_load;
 static int reject_load_errno = EINVAL;
+static int check_on_write;
+static long fail_write_after = -1;
+static int fail_write_errno = EIO;
+static int fail_write_count = 1;
+static int stall_read_ms;
+static int stall_write_ms;
+static int dirty_rate_kbps;
 static char fault_dev[40];
 static int faults_fired;
 
@@ -90,6 +112,20 @@ module_param(reject_load, int, 0644);
 MODULE_PARM_DESC(reject_load, "reject this many loads at RESUMING->STOP even when the data is good (<0: always)");
 module_param(reject_load_errno, int, 0644);
 MODULE_PARM_DESC(reject_load_errno, "positive errno of a rejected load (default EINVAL)");
+module_param(check_on_write, int, 0644);
+MODULE_PARM_DESC(check_on_write, "refuse a foreign header in write() with EINVAL (as mtty and hisi_acc do) instead of on RESUMING -> STOP");
+module_param(fail_write_after, long, 0644);
+MODULE_PARM_DESC(fail_write_after, "a resuming data_fd write fails once the session has received this many bytes (-1: off)");
+module_param(fail_write_errno, int, 0644);
+MODULE_PARM_DESC(fail_write_errno, "positive errno of the failed write (default EIO)");
+module_param(fail_write_count, int, 0644);
+MODULE_PARM_DESC(fail_write_count, "how many writes fail before disarming (<0: always)");
+module_param(stall_read_ms, int, 0644);
+MODULE_PARM_DESC(stall_read_ms, "every saving data_fd read sleeps this long first (interruptible; 0: off)");
+module_param(stall_write_ms, int, 0644);
+MODULE_PARM_DESC(stall_write_ms, "every resuming data_fd write sleeps this long first (interruptible; 0: off)");
+module_param(dirty_rate_kbps, int, 0644);
+MODULE_PARM_DESC(dirty_rate_kbps, "KiB/s (1024 bytes) of device memory the device dirties while RUNNING or PRE_COPY, in 4 KiB pages (0: off)");
 module_param_string(fault_dev, fault_dev, sizeof(fault_dev), 0644);
 MODULE_PARM_DESC(fault_dev, "UUID: faults apply only to this device (empty: to every device)");
 module_param(faults_fired, int, 0644);
@@ -253,6 +289,11 @@ struct vmref_dev {
 	struct vmref_migf *saving;
 	struct vmref_migf *resuming;
 	char last_error[160];
+	/* dirty_rate_kbps: a work item dirtying pages while the device is open */
+	struct delayed_work dirty_work;
+	unsigned long dirty_cursor;	/* next page to dirty */
+	u64 dirty_budget;		/* bytes owed to the rate, < one page carried over */
+	unsigned long dirty_last;	/* jiffies of the last tick */
 };
 
 /* ------------------------------------------------------------ stream */
@@ -291,6 +332,7 @@ struct vmref_migf {
 	struct vmref_dev *vd;
 	bool disabled;
 	bool resuming;
+	wait_queue_head_t wq;	/* stall faults wait here; woken when the session ends */
 	u8 *bounce;		/* VMREF_CHUNK bytes */
 	u64 total;		/* bytes read or written so far */
 	/* saving */
@@ -421,6 +463,38 @@ emit:
 	return true;
 }
 
+/*
+ * stall_read_ms / stall_write_ms: sleep before a data_fd read or write, holding
+ * no lock, so the session can be ended meanwhile.  A signal ends the sleep
+ * (-EINTR) and so does the end of the session (-ENODEV: a state change, reset
+ * or close of the device): a stalled caller can always be got out.
+ */
+static int vmref_stall(struct vmref_migf *migf, int ms)
+{
+	bool match;
+	long r;
+
+	if (ms <= 0)
+		return 0;
+	mutex_lock(&migf->lock);
+	if (migf->disabled) {
+		mutex_unlock(&migf->lock);
+		return -ENODEV;
+	}
+	match = vmref_fault_dev_match(mdev_dev(migf->vd->mdev));
+	mutex_unlock(&migf->lock);
+	if (!match)
+		return 0;
+	spin_lock(&fault_lock);
+	faults_fired++;
+	spin_unlock(&fault_lock);
+	r = wait_event_interruptible_timeout(migf->wq, READ_ONCE(migf->disabled),
+					     msecs_to_jiffies(ms));
+	if (r < 0)
+		return -EINTR;
+	return r > 0 ? -ENODEV : 0;
+}
+
 static ssize_t vmref_save_read(struct file *filp, char __user *buf, size_t count,
 			       loff_t *pos)
 {
@@ -431,6 +505,9 @@ static ssize_t vmref_save_read(struct file *filp, char __user *buf, size_t count
 
 	if (pos)
 		return -ESPIPE;
+	ret = vmref_stall(migf, READ_ONCE(stall_read_ms));
+	if (ret)
+		return ret;
 	mutex_lock(&migf->lock);
 	if (migf->disabled) {
 		ret = -ENODEV;
@@ -554,15 +631,38 @@ static ssize_t vmref_resume_write(struct file *filp, const char __user *buf,
 
 	if (pos)
 		return -ESPIPE;
+	ret = vmref_stall(migf, READ_ONCE(stall_write_ms));
+	if (ret)
+		return ret;
 	mutex_lock(&migf->lock);
 	if (migf->disabled) {
 		ret = -ENODEV;
 		goto out;
 	}
+	/* check_on_write: the write after the one that completed a foreign header fails */
+	if (READ_ONCE(check_on_write) && migf->err) {
+		ret = migf->err;
+		goto out;
+	}
+	/* fail_write_after: the write reaching the limit is cut short, the next one fails */
+	if (fail_write_after >= 0 && vmref_fault_dev_match(mdev_dev(migf->vd->mdev))) {
+		long left = fail_write_after - (long)migf->total;
+
+		if (left <= 0) {
+			if (vmref_fault_take(&fail_write_count)) {
+				ret = -(fail_write_errno > 0 ? fail_write_errno : EIO);
+				goto out;
+			}
+		} else if (count > left) {
+			count = left;
+		}
+	}
 	while (done < count) {
 		size_t n;
 
 		if (migf->rs == RS_SINK) {
+			if (READ_ONCE(check_on_write) && migf->err)
+				break;	/* returns the short count; the next write fails */
 			migf->total += count - done;
 			done = count;
 			break;
@@ -693,7 +793,7 @@ static const struct file_operations vmref_save_fops = {
 	.unlocked_ioctl = vmref_migf_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.release = vmref_migf_release,
-	.llseek = no_llseek,
+	.llseek = vmref_llseek,
 };
 
 static const struct file_operations vmref_resume_fops = {
@@ -702,7 +802,7 @@ static const struct file_operations vmref_resume_fops = {
 	.unlocked_ioctl = vmref_migf_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.release = vmref_migf_release,
-	.llseek = no_llseek,
+	.llseek = vmref_llseek,
 };
 
 static struct vmref_migf *vmref_migf_new(struct vmref_dev *vd, bool resuming)
@@ -718,6 +818,7 @@ static struct vmref_migf *vmref_migf_new(struct vmref_dev *vd, bool resuming)
 		return ERR_PTR(-ENOMEM);
 	}
 	mutex_init(&migf->lock);
+	init_waitqueue_head(&migf->wq);
 	migf->vd = vd;
 	migf->resuming = resuming;
 	migf->rec_pos = sizeof(migf->rec);
@@ -741,6 +842,7 @@ static void vmref_migf_disable(struct vmref_migf *migf)
 	mutex_lock(&migf->lock);
 	migf->disabled = true;
 	mutex_unlock(&migf->lock);
+	wake_up_all(&migf->wq);	/* before fput: that may free migf */
 	fput(migf->filp);
 }
 
@@ -897,6 +999,11 @@ static struct file *vmref_set_state(struct vfio_device *vdev,
 		u32 next;
 		int ret;
 
+#if VMREF_CORE_PRECOPY
+		/* The core's own 8-state table (WARNs when in ERROR). */
+		ret = vfio_mig_get_next_state(vdev, vd->state, target, &next6);
+		next = next6;
+#else
 		if (vd->state <= VMREF_S_RUNNING_P2P && target <= VMREF_S_RUNNING_P2P) {
 			/* States 0..5: the 6.1 core's own table (WARNs when in ERROR). */
 			ret = vfio_mig_get_next_state(vdev, vd->state, target, &next6);
@@ -905,6 +1012,7 @@ static struct file *vmref_set_state(struct vfio_device *vdev,
 			ret = vmref_fsm_next(vdev->migration_flags, vd->state, target, &next)
 				? -EINVAL : 0;
 		}
+#endif
 		if (ret) {
 			res = ERR_PTR(ret);
 			break;
@@ -934,11 +1042,29 @@ static int vmref_get_state(struct vfio_device *vdev,
 	return 0;
 }
 
+#if VMREF_CORE_PRECOPY
+/* VFIO_DEVICE_FEATURE_MIG_DATA_SIZE, dispatched by the core. */
+static int vmref_get_data_size(struct vfio_device *vdev, unsigned long *len)
+{
+	struct vmref_dev *vd = container_of(vdev, struct vmref_dev, vdev);
+
+	mutex_lock(&vd->state_mutex);
+	*len = vmref_stop_copy_estimate(vd->mem_size);
+	mutex_unlock(&vd->state_mutex);
+	return 0;
+}
+#endif
+
 static const struct vfio_migration_ops vmref_mig_ops = {
 	.migration_set_state = vmref_set_state,
 	.migration_get_state = vmref_get_state,
+#if VMREF_CORE_PRECOPY
+	.migration_get_data_size = vmref_get_data_size,
+#endif
 };
 
+#if !VMREF_CORE_PRECOPY
+/* 6.1's core passes MIG_DATA_SIZE (unknown to it) to the driver. */
 static int vmref_device_feature(struct vfio_device *vdev, u32 flags,
 				void __user *arg, size_t argsz)
 {
@@ -958,6 +1084,43 @@ static int vmref_device_feature(struct vfio_device *vdev, u32 flags,
 		return -EFAULT;
 	return 0;
 }
+#endif
+
+/* dirty_rate_kbps: dirty whole pages (a counter in each page's first word). */
+#define VMREF_DIRTY_TICK_MS 20
+#define VMREF_IDLE_TICK_MS 200
+
+static void vmref_dirty_work(struct work_struct *work)
+{
+	struct vmref_dev *vd = container_of(to_delayed_work(work), struct vmref_dev, dirty_work);
+	unsigned long now = jiffies;
+	int rate = READ_ONCE(dirty_rate_kbps);
+
+	mutex_lock(&vd->state_mutex);
+	if (rate > 0 && vd->mem && vd->npages &&
+	    (vd->state == VMREF_S_RUNNING || vd->state == VMREF_S_PRE_COPY) &&
+	    vmref_fault_dev_match(mdev_dev(vd->mdev))) {
+		vd->dirty_budget += (u64)rate * 1024 * jiffies_to_msecs(now - vd->dirty_last) / 1000;
+		/* at most the whole memory per tick */
+		vd->dirty_budget = min_t(u64, vd->dirty_budget, (u64)vd->npages << PAGE_SHIFT);
+		while (vd->dirty_budget >= PAGE_SIZE) {
+			u64 *w = (u64 *)(vd->mem + ((u64)vd->dirty_cursor << PAGE_SHIFT));
+
+			WRITE_ONCE(*w, *w + 1);
+			/* after the change: a reader that cleared the bit sends the page again */
+			if (vd->tracking)
+				set_bit(vd->dirty_cursor, vd->dirty);
+			vd->dirty_cursor = (vd->dirty_cursor + 1) % vd->npages;
+			vd->dirty_budget -= PAGE_SIZE;
+		}
+	} else {
+		vd->dirty_budget = 0;
+	}
+	vd->dirty_last = now;
+	mutex_unlock(&vd->state_mutex);
+	schedule_delayed_work(&vd->dirty_work,
+			      msecs_to_jiffies(rate > 0 ? VMREF_DIRTY_TICK_MS : VMREF_IDLE_TICK_MS));
+}
 
 /* ------------------------------------------------------ vfio device ops */
 
@@ -973,6 +1136,7 @@ static int vmref_init_dev(struct vfio_device *vdev)
 		return -ENOSPC;
 	}
 	mutex_init(&vd->state_mutex);
+	INIT_DELAYED_WORK(&vd->dirty_work, vmref_dirty_work);
 	vd->mdev = mdev;
 	vd->type = t;
 	vd->state = VMREF_S_RUNNING;
@@ -1008,7 +1172,9 @@ static void vmref_release_dev(struct vfio_device *vdev)
 	vmref_free_mem(vd);
 	atomic_dec(&vd->type->instances);
 	mutex_destroy(&vd->state_mutex);
-	vfio_free_device(vdev);
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+	vfio_free_device(vdev);	/* from 6.2 the core frees after .release */
+#endif
 }
 
 static int vmref_open_device(struct vfio_device *vdev)
@@ -1033,6 +1199,9 @@ static int vmref_open_device(struct vfio_device *vdev)
 	}
 	vd->state = VMREF_S_RUNNING;
 	vd->opened = true;
+	vd->dirty_last = jiffies;
+	vd->dirty_budget = 0;
+	schedule_delayed_work(&vd->dirty_work, msecs_to_jiffies(VMREF_DIRTY_TICK_MS));
 out:
 	mutex_unlock(&vd->state_mutex);
 	return ret;
@@ -1042,6 +1211,8 @@ static void vmref_close_device(struct vfio_device *vdev)
 {
 	struct vmref_dev *vd = container_of(vdev, struct vmref_dev, vdev);
 
+	/* before state_mutex: the work takes it (and re-arms itself; _sync copes) */
+	cancel_delayed_work_sync(&vd->dirty_work);
 	mutex_lock(&vd->state_mutex);
 	vmref_disable_fds(vd);
 	vd->state = VMREF_S_RUNNING;
@@ -1173,7 +1344,15 @@ static const struct vfio_device_ops vmref_dev_ops = {
 	.read = vmref_read,
 	.write = vmref_write,
 	.ioctl = vmref_ioctl,
+#if !VMREF_CORE_PRECOPY
 	.device_feature = vmref_device_feature,
+#endif
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0) && IS_ENABLED(CONFIG_IOMMUFD)
+	.bind_iommufd = vfio_iommufd_emulated_bind,
+	.unbind_iommufd = vfio_iommufd_emulated_unbind,
+	.attach_ioas = vfio_iommufd_emulated_attach_ioas,
+	.detach_ioas = vfio_iommufd_emulated_detach_ioas,
+#endif
 };
 
 /* --------------------------------------------------- device sysfs attrs */
@@ -1564,7 +1743,11 @@ static int __init vmref_init(void)
 	ret = mdev_register_driver(&vmref_driver);
 	if (ret)
 		return ret;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	vmref_class = class_create(VMREF_NAME);
+#else
 	vmref_class = class_create(THIS_MODULE, VMREF_NAME);
+#endif
 	if (IS_ERR(vmref_class)) {
 		ret = PTR_ERR(vmref_class);
 		goto err_driver;

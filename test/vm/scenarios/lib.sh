@@ -22,10 +22,12 @@ vm_cleanup() {
 arm() { for kv in "$@"; do echo "${kv#*=}" >"$VMREF_PARAMS/${kv%%=*}" || fail "arm $kv"; done; }
 disarm() {
   [ -d "$VMREF_PARAMS" ] || return 0
-  for p in fail_arc_from fail_arc_to error_arc_from error_arc_to fail_read_after; do echo -1 >"$VMREF_PARAMS/$p"; done
-  echo 0 >"$VMREF_PARAMS/reject_load"; echo >"$VMREF_PARAMS/fault_dev"
-  echo 5 >"$VMREF_PARAMS/fail_arc_errno"; echo 5 >"$VMREF_PARAMS/fail_read_errno"; echo 22 >"$VMREF_PARAMS/reject_load_errno"
-  echo 1 >"$VMREF_PARAMS/fail_arc_count"; echo 1 >"$VMREF_PARAMS/error_arc_count"; echo 1 >"$VMREF_PARAMS/fail_read_count"
+  for p in fail_arc_from fail_arc_to error_arc_from error_arc_to fail_read_after fail_write_after; do echo -1 >"$VMREF_PARAMS/$p"; done
+  for p in reject_load stall_read_ms stall_write_ms dirty_rate_kbps check_on_write; do echo 0 >"$VMREF_PARAMS/$p"; done
+  echo >"$VMREF_PARAMS/fault_dev"
+  for p in fail_arc_errno fail_read_errno fail_write_errno; do echo 5 >"$VMREF_PARAMS/$p"; done
+  echo 22 >"$VMREF_PARAMS/reject_load_errno"
+  for p in fail_arc_count error_arc_count fail_read_count fail_write_count; do echo 1 >"$VMREF_PARAMS/$p"; done
 }
 # state UUID: the driver's own view of the device state (RUNNING, ERROR, ...)
 state() { sed 's/^state=\([A-Z_0-9]*\).*/\1/' "/sys/bus/mdev/devices/$1/vmref_status"; }

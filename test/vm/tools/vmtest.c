@@ -11,6 +11,7 @@
  *   vmtest migrate SRC DST [--p2p] [--precopy] [--seed N]   full flow, memory compared
  *   vmtest fsm UUID                        every (from,to) pair on a live device
  *   vmtest faults SRC DST                  every fault-injection knob, observed
+ *   vmtest knobs SRC DST                   fail_write_*, stall_*_ms, dirty_rate_kbps, observed
  *   vmtest ebusy UUID PARAM VALUE          param write refused (EBUSY) while open, fine after
  *   vmtest write PATH VALUE                write(2) VALUE, print OK or the errno name
  *   vmtest hold UUID SECONDS               keep the device open (opened: printed) for a while
@@ -28,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,6 +169,8 @@ static void faults_off(void)
 	param("error_arc_from", "-1"); param("error_arc_to", "-1"); param("error_arc_count", "1");
 	param("fail_read_after", "-1"); param("fail_read_errno", "5"); param("fail_read_count", "1");
 	param("reject_load", "0"); param("reject_load_errno", "22");
+	param("fail_write_after", "-1"); param("fail_write_errno", "5"); param("fail_write_count", "1");
+	param("stall_read_ms", "0"); param("stall_write_ms", "0"); param("dirty_rate_kbps", "0");
 	param("fault_dev", "");
 }
 
@@ -848,6 +853,170 @@ static int cmd_faults(const char *su, const char *du)
 	return failures ? 1 : 0;
 }
 
+static void on_alarm(int sig) { (void)sig; }
+
+/* One read (or write) of len bytes; returns its result, *secs its duration, errno kept. */
+static ssize_t timed_io(int fd, char *buf, size_t len, int wr, double *secs)
+{
+	double t0 = now();
+	ssize_t r = wr ? write(fd, buf, len) : read(fd, buf, len);
+	int e = errno;
+	*secs = now() - t0;
+	errno = e;
+	return r;
+}
+
+/* The knobs added for the migration-reliability work (README: Fault injection). */
+static int cmd_knobs(const char *su, const char *du)
+{
+	struct dev s, d;
+	int e, dfd, rfd;
+	uint64_t n, init, dirty;
+	double t;
+	ssize_t r;
+	char b[64];
+	dev_open(&s, su);
+	dev_open(&d, du);
+	faults_off();
+	param("faults_fired", "0");
+	fill(&s, 9);
+	size_t len;
+	char *state = save_mem(&s, &len);
+	ok("saved %zu bytes of state", len);
+
+	/* 1. fail_write_after: the write reaching 4096 is cut short, the next fails with the errno */
+	param("fault_dev", du);
+	param("fail_write_after", "4096");
+	param("fail_write_errno", "28"); /* ENOSPC: recognisable */
+	must_set(&d, S_RESUMING, &rfd);
+	r = write(rfd, state, len);
+	CHECK(r == 4096, "fail_write_after=4096: first write of %zu bytes accepts %zd", len, r);
+	r = write(rfd, state + 4096, len - 4096);
+	e = errno;
+	CHECK(r < 0 && e == ENOSPC, "the next write fails with %s (want ENOSPC)", r < 0 ? ename(e) : "data");
+	CHECK(param_read("fail_write_count") == 0 && param_read("faults_fired") == 1, "fail_write disarmed after one shot, faults_fired=1");
+	r = write(rfd, state + 4096, len - 4096);
+	CHECK(r == (ssize_t)(len - 4096), "once disarmed the rest is accepted (%zd)", r);
+	close(rfd);
+	e = set_state(&d, S_STOP, NULL);
+	CHECK(!e, "the stream written around the fault still loads (%s)", ename(e));
+	if (!e) must_set(&d, S_RUNNING, NULL);
+	CHECK(check(&d, 9) < 0, "destination holds the source pattern");
+	param("fail_write_count", "-1");
+	must_set(&d, S_RESUMING, &rfd);
+	r = write(rfd, state, 100);
+	CHECK(r == 100, "fail_write_count=-1: writes below the limit pass (%zd)", r);
+	r = write(rfd, state + 100, 4096);
+	CHECK(r == 3996, "the write reaching the limit is cut to %zd (want 3996)", r);
+	for (int i = 0; i < 3; i++) {
+		r = write(rfd, state + 4096, 16);
+		CHECK(r < 0 && errno == ENOSPC, "write %d past the limit fails (%s)", i + 1, r < 0 ? ename(errno) : "data");
+	}
+	close(rfd);
+	e = dev_reset(&d);
+	CHECK(!e && get_state(&d) == S_RUNNING, "destination reset to RUNNING");
+	faults_off();
+
+	/* 2. stall_read_ms: each saving read sleeps first; a signal or the session's end stops it */
+	param("fault_dev", su);
+	param("stall_read_ms", "400");
+	must_set(&s, S_STOP_COPY, &dfd);
+	r = timed_io(dfd, b, sizeof(b), 0, &t);
+	CHECK(r == (ssize_t)sizeof(b) && t >= 0.39, "stall_read_ms=400: a read returns data after %.3fs", t);
+	param("stall_read_ms", "60000");
+	struct sigaction sa = {0};
+	sa.sa_handler = on_alarm; /* no SA_RESTART: the read returns EINTR */
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	r = timed_io(dfd, b, sizeof(b), 0, &t);
+	e = errno;
+	alarm(0);
+	CHECK(r < 0 && e == EINTR && t < 10, "stall_read_ms=60000: a signal ends the read after %.3fs (%s)", t, r < 0 ? ename(e) : "data");
+	pid_t pid = fork();
+	if (pid == 0) {
+		usleep(500000);
+		_exit(set_state(&s, S_STOP, NULL) ? 1 : 0); /* shares the device fd: ends the session */
+	}
+	r = timed_io(dfd, b, sizeof(b), 0, &t);
+	e = errno;
+	int wst = 0;
+	waitpid(pid, &wst, 0);
+	CHECK(r < 0 && e == ENODEV && t < 10, "ending the session (STOP_COPY -> STOP from another process) ends the stalled read after %.3fs (%s)", t, r < 0 ? ename(e) : "data");
+	CHECK(WIFEXITED(wst) && WEXITSTATUS(wst) == 0 && get_state(&s) == S_STOP, "the device reached STOP meanwhile");
+	close(dfd);
+	must_set(&s, S_RUNNING, NULL);
+	faults_off();
+
+	/* 3. stall_write_ms */
+	param("fault_dev", du);
+	param("stall_write_ms", "400");
+	must_set(&d, S_RESUMING, &rfd);
+	r = timed_io(rfd, state, len, 1, &t);
+	CHECK(r == (ssize_t)len && t >= 0.39, "stall_write_ms=400: a write of %zu bytes is accepted after %.3fs", len, t);
+	close(rfd);
+	e = set_state(&d, S_STOP, NULL);
+	CHECK(!e, "the stalled stream loads (%s)", ename(e));
+	must_set(&d, S_RUNNING, NULL);
+	faults_off();
+
+	/* 4. dirty_rate_kbps: the device changes its memory while RUNNING and PRE_COPY, and
+	 * PRECOPY_INFO / the PRE_COPY data account for it */
+	param("fault_dev", su);
+	fill(&s, 10);
+	param("dirty_rate_kbps", "400"); /* 100 pages/s */
+	usleep(600000);
+	int64_t at = check(&s, 10);
+	CHECK(at >= 0, "RUNNING with dirty_rate_kbps=400: memory changed (first at %" PRId64 ")", at);
+	must_set(&s, S_PRE_COPY, &dfd);
+	int tfd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+	if (tfd < 0)
+		die("O_TMPFILE");
+	n = drain(dfd, tfd, &e);
+	CHECK(e == ENOMSG && n > s.size, "PRE_COPY initial data read: %" PRIu64 " bytes, then %s", n, ename(e));
+	usleep(600000);
+	e = precopy_info(dfd, &init, &dirty);
+	CHECK(!e && init == 0 && dirty >= 20 * 4096 && dirty % 4096 == 0,
+	      "after 0.6 s PRECOPY_INFO: initial %" PRIu64 ", dirty %" PRIu64 " (want >= 20 pages)", init, dirty);
+	n = drain(dfd, tfd, &e);
+	CHECK(e == ENOMSG && n >= dirty, "the PRE_COPY read returns the dirty pages: %" PRIu64 " bytes >= %" PRIu64, n, dirty);
+	uint64_t init2, dirty2;
+	e = precopy_info(dfd, &init2, &dirty2);
+	CHECK(!e && dirty2 < dirty, "right after that read PRECOPY_INFO dirty is %" PRIu64 " (< %" PRIu64 ")", dirty2, dirty);
+	must_set(&s, S_PRE_COPY_P2P, NULL);
+	must_set(&s, S_STOP_COPY, NULL);
+	n = drain(dfd, tfd, &e);
+	CHECK(!e, "STOP_COPY read to the end: %" PRIu64 " bytes", n);
+	close(dfd);
+	must_set(&s, S_STOP, NULL); /* STOP: no more dirtying */
+	off_t total = lseek(tfd, 0, SEEK_END);
+	char *all = malloc(total);
+	if (pread(tfd, all, total, 0) != total)
+		die("pread stream");
+	close(tfd);
+	int we;
+	must_set(&d, S_RESUMING, &rfd);
+	we = write_all(rfd, all, total);
+	close(rfd);
+	e = set_state(&d, S_STOP, NULL);
+	CHECK(!we && !e, "the whole stream (%lld bytes) loads into the destination (%s)", (long long)total, ename(e));
+	at = cmp(&s, &d);
+	CHECK(at < 0, "destination equals the stopped source, dirtied pages included (first difference %" PRId64 ")", at);
+	free(all);
+	/* STOP does not dirty; RUNNING does again, and only fault_dev's device */
+	usleep(300000);
+	CHECK(cmp(&s, &d) < 0, "STOP: no page changes");
+	must_set(&d, S_RUNNING, NULL);
+	usleep(300000);
+	CHECK(cmp(&s, &d) < 0, "another device than fault_dev is not dirtied");
+	must_set(&s, S_RUNNING, NULL);
+	usleep(300000);
+	CHECK(cmp(&s, &d) >= 0, "RUNNING again: the source changes");
+	faults_off();
+	printf("faults_fired=%ld\n", param_read("faults_fired"));
+	free(state);
+	return failures ? 1 : 0;
+}
+
 /* A data fd outliving its device: the session must be ended (ENODEV/EINVAL), no crash. */
 static int cmd_orphan(const char *uuid)
 {
@@ -923,6 +1092,8 @@ int main(int argc, char **argv)
 		return cmd_fsm(argv[2]);
 	if (!strcmp(c, "faults") && argc >= 4)
 		return cmd_faults(argv[2], argv[3]);
+	if (!strcmp(c, "knobs") && argc >= 4)
+		return cmd_knobs(argv[2], argv[3]);
 	if (!strcmp(c, "ebusy") && argc >= 5)
 		return cmd_ebusy(argv[2], argv[3], argv[4]);
 	if (!strcmp(c, "orphan"))
