@@ -59,7 +59,10 @@ export {
   prepareError,
   sysfsIO,
   acquireDeviceLock,
+  recoverInterruptedPrepare,
   type DeviceLock,
+  type PrepareHooks,
+  type RecoveredPrepare,
   type ParamIO,
   type Plan,
   type PlanStep,
@@ -91,4 +94,6 @@ export {
   type RuleSet,
   type RuleSetSources,
 } from './rules/index.js';
+export {locateEngine, engineCandidates, userEngineDir, ENGINE_ENV, type EngineCandidate, type EngineSource} from './engine/locate.js';
+export {buildEngine, engineVersion, type EngineBuildResult} from './engine/build.js';
 export * from './probe/index.js';

@@ -189,3 +189,6 @@ export type ParamList =
       source: ParamListSource;
       identity: DeviceIdentity;
     };
+
+/** A parameter list that carries vendor metadata (RFC v3 parameters or v4 version). */
+export type MetadataParamList = Exclude<ParamList, {scheme: 'none'}>;
