@@ -61,6 +61,12 @@ function render(r: PrepareResult): string {
     const done = r.recovered.restored.map((e) => `${e.param}=${showValue(e.value)}`).join(', ') || 'nothing had changed';
     lines.unshift(`rolled back an interrupted prepare (pid ${r.recovered.pid}, started ${r.recovered.started}): restored ${done}`);
   }
+  if (r.interrupted) {
+    const from = r.interrupted.steps.map((e) => `${e.param}=${e.from === null ? '?' : showValue(e.from)}`).join(', ');
+    lines.push(
+      `an interrupted prepare (pid ${r.interrupted.pid}, started ${r.interrupted.started}) left ${r.interrupted.journal}: the next prepare first restores what differs of ${from}`,
+    );
+  }
   if (r.reasons.length > 0) lines.push('reasons:', ...reasonLines(r.reasons));
   if (r.warnings.length > 0) lines.push('warnings:', ...reasonLines(r.warnings));
   return lines.join('\n');
