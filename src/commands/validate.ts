@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {plural} from '../cli/render.js';
 import {type ValidationReport, validateFile, validateHost} from '../lib/validate/index.js';
 
@@ -17,7 +18,7 @@ export default class Validate extends BaseCommand<typeof Validate, ValidateResul
     'declared type, well-formed "min-max" ranges, init_value and off_value allowed, safe parameter names, no duplicate keys; ' +
     'inventories: no type or device twice, no device of an unlisted type). Lists and inventories are read by the same ' +
     'code as compat and select, so validate refuses what they refuse, with the same message. Without files: every type ' +
-    'and device on the sysfs root, devices\' current values checked against their type. Exit 0 valid, 1 invalid, 2 unreadable.';
+    "and device on the sysfs root, devices' current values checked against their type." + exitCodes({0: 'valid', 1: 'invalid: every problem is listed'});
 
   static override examples = [
     '<%= config.bin %> validate fixtures/metadata/gfx-v3.json',

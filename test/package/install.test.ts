@@ -109,9 +109,8 @@ describe('installed with npm install --ignore-scripts', () => {
   test('migrate caps on a missing device: the engine says so, exit 2 (not "engine not found")', () => {
     const run = vfioMig(['migrate', 'caps', MISSING, '--sysfs-root', fixtureHost('gpu-a')]);
     expect(run.code).toBe(2);
-    expect(run.stderr).toBe(
-      `vfio-mig: mdev device ${MISSING} not found (${fixtureHost('gpu-a')}/sys/bus/mdev/devices/${MISSING}/iommu_group)\n`,
-    );
+    // The CLI finds the missing device itself (issue #12 item 7), before it starts the engine.
+    expect(run.stderr).toBe(`vfio-mig: ${MISSING}: no such mdev device under ${fixtureHost('gpu-a')}/sys/bus/mdev/devices; see 'vfio-mig list'\n`);
   });
 
   test('engine build: compiles the shipped source into $XDG_DATA_HOME, outside the package; then it is used', () => {
@@ -122,6 +121,6 @@ describe('installed with npm install --ignore-scripts', () => {
     expect(existsSync(path.join(pkgDir, 'engine/build'))).toBe(false);
     expect(parseEnvelope(vfioMig(['engine', 'path', '--json'], {XDG_DATA_HOME: data}), 'engine path').result).toMatchObject({source: 'user', path: built});
     const run = vfioMig(['migrate', 'caps', MISSING, '--sysfs-root', fixtureHost('gpu-a')], {XDG_DATA_HOME: data});
-    expect([run.code, run.stderr]).toEqual([2, expect.stringMatching(/^vfio-mig: mdev device .* not found/)]);
+    expect([run.code, run.stderr]).toEqual([2, expect.stringMatching(/^vfio-mig: .*: no such mdev device under /)]);
   });
 });

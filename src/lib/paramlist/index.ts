@@ -10,7 +10,7 @@ import {deviceType, deviceTypeMigration, hostName, readDevice, readTypes} from '
 import {readInputText} from '../format/input.js';
 import {duplicateJsonKey} from '../model/json.js';
 import {InputError} from '../errors.js';
-import {isSafeParamName, listValueProblem} from '../model/params.js';
+import {isSafeParamName, listValueProblem, setOwn} from '../model/params.js';
 import {DOCUMENT_API_VERSION, type ParamList, type ParamValue, type TypeMigration, type VfioDevice} from '../model/types.js';
 import {paramList as paramListSchema} from '../schema/generated/param-list.js';
 import {pointerOf, type Problem, schemaProblems} from '../schema/index.js';
@@ -59,7 +59,7 @@ export function paramListFromDevice(device: VfioDevice, meta: TypeMigration | nu
       continue;
     }
     const value = current.values[name] as ParamValue;
-    if (spec.off_value === undefined || value !== spec.off_value) params[name] = value;
+    if (spec.off_value === undefined || value !== spec.off_value) setOwn(params, name, value);
   }
   if (missing.length > 0) {
     throw sourceError(id, `cannot read migration parameter(s) ${missing.join(', ')}`, device.problems);

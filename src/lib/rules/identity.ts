@@ -3,6 +3,7 @@
  * driver publishes no migration metadata (none in the kernel does). See DeviceIdentity.
  */
 import type {DeviceIdentity, IdentityField, NvidiaVgpuType} from '../model/types.js';
+import {layout} from '../sysfs/layout.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 
 /** Every identity field, in the order people read them (and rule sets list them). */
@@ -39,7 +40,7 @@ async function attr(sysfs: SysfsRoot, rel: string): Promise<string | undefined> 
 /** A kernel module's version: `version` (MODULE_VERSION), else `srcversion` (every module has one). */
 export async function moduleVersion(sysfs: SysfsRoot, module: string): Promise<{version: string; from: 'version' | 'srcversion'} | undefined> {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(module)) return undefined;
-  const dir = `sys/module/${module.replace(/-/g, '_')}`;
+  const dir = layout.module(module);
   const version = await attr(sysfs, `${dir}/version`);
   if (version !== undefined) return {version, from: 'version'};
   const src = await attr(sysfs, `${dir}/srcversion`);
@@ -74,7 +75,7 @@ async function pciIds(sysfs: SysfsRoot, dir: string, prefix: 'parent' | 'pci'): 
 
 /** An mdev parent's share of its types' identity; read once per parent. */
 export async function parentIdentity(sysfs: SysfsRoot, parent: string): Promise<Omit<DeviceIdentity, 'bus'>> {
-  const dir = `sys/class/mdev_bus/${parent}`;
+  const dir = layout.mdevParent(parent);
   const [drv, ids] = await Promise.all([driverOf(sysfs, dir), pciIds(sysfs, dir, 'parent')]);
   return {
     ...(drv.driver === undefined ? {} : {driver: drv.driver}),

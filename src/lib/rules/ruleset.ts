@@ -14,6 +14,7 @@ import {readInputText} from '../format/input.js';
 import type {IdentityField} from '../model/types.js';
 import {ruleSet as ruleSetSchema} from '../schema/generated/rule-set.js';
 import {type Problem, schemaProblems} from '../schema/index.js';
+import {layout} from '../sysfs/layout.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 
 export type RuleMust = 'equal' | 'same_branch' | 'at_least' | 'may_differ';
@@ -55,7 +56,7 @@ export interface LoadedRuleSet {
 
 /** The name of the shipped rule set that applies to any device no other set claims. */
 export const DEFAULT_RULE_SET = 'default';
-export const USER_RULES_DIR = 'etc/vfio-mig/rules.d';
+export const USER_RULES_DIR = layout.userRulesDir;
 const MAX_RULE_FILE_BYTES = 1024 * 1024;
 
 /** Integers written in YAML (`branches: [535, 550]`) are read as the strings they stand for. */
