@@ -105,11 +105,13 @@ function semanticRuleProblems(set: RuleSet): Problem[] {
 export async function parseRuleSetText(text: string): Promise<{set?: RuleSet; problems: Problem[]}> {
   const {parseDocument, LineCounter} = await import('yaml');
   const lines = new LineCounter();
-  const doc = parseDocument(text, {uniqueKeys: true, strict: true, prettyErrors: false, lineCounter: lines, version: '1.1'});
+  const doc = parseDocument(text, {uniqueKeys: true, strict: true, prettyErrors: true, lineCounter: lines, version: '1.1'});
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const at = e.linePos?.[0];
-    return {problems: [{pointer: at ? `line ${at.line}` : '', message: `not valid YAML: ${e.message.split('\n')[0]}`}]};
+    // The position is in the pointer; yaml repeats it in its message (" at line 8, column 5:").
+    const reason = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+    return {problems: [{pointer: at ? `line ${at.line}` : '', message: `not valid YAML: ${reason}`}]};
   }
   const data: unknown = doc.toJS();
   let problems = schemaProblems(ruleSetSchema, data);
