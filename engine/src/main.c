@@ -772,16 +772,18 @@ static int op_save_begin(const req *r, const jobj *o) {
 }
 
 static int op_save(const req *r, const jobj *o) {
-  static const char *const keys[] = {"mode", "estimate", "progress", NULL};
+  static const char *const keys[] = {"mode", "estimate", "progress", "max_bytes", NULL};
   if (check_keys(r, o, keys)) return -1;
   if (!so_active) FAIL(r, EBADF, "NO_STREAM", "no output stream (save_begin first)");
   if (need_data(r)) return -1;
   const char *mode = "until_eof";
-  uint64_t est = 0;
+  uint64_t est = 0, max_bytes = 0;
   int prog = 1;
+  int has_max = 0;
   if (arg_str(r, o, "mode", &mode) < 0 || arg_u64(r, o, "estimate", &est) < 0 ||
-      arg_bool(r, o, "progress", &prog) < 0)
+      arg_bool(r, o, "progress", &prog) < 0 || (has_max = arg_u64(r, o, "max_bytes", &max_bytes)) < 0)
     return -1;
+  if (has_max && max_bytes == 0) FAIL(r, EINVAL, "BAD_REQUEST", "argument 'max_bytes' must be at least 1");
   enum src_mode m;
   if (!strcmp(mode, "until_eof")) m = SRC_UNTIL_EOF;
   else if (!strcmp(mode, "until_empty")) m = SRC_UNTIL_EMPTY;
@@ -795,7 +797,7 @@ static int op_save(const req *r, const jobj *o) {
   dp_result res;
   dp_error e = {0};
   if (so_failed) FAIL(r, EIO, "STREAM_FAILED", "an earlier save into this stream failed: save_end it (it gets no trailer)");
-  if (sout_transfer(&SO, D.data_fd, m, 0, &pr, &res, &e)) {
+  if (sout_transfer(&SO, D.data_fd, m, 0, max_bytes, &pr, &res, &e)) {
     so_failed = 1;
     return fail_dp(r, &e);
   }
@@ -974,7 +976,7 @@ static int op_pack(const req *r, const jobj *o) {
   dp_error e = {0};
   double t0 = mono();
   rc = sout_begin(&so, h, hl, &e);
-  if (!rc) rc = sout_transfer(&so, in, SRC_UNTIL_EOF, 1, &pr, &res, &e);
+  if (!rc) rc = sout_transfer(&so, in, SRC_UNTIL_EOF, 1, 0, &pr, &res, &e);
   if (!rc) rc = sout_end(&so, &e);
   close(in);
   if (!rc) rc = finish_output(out, 1, fs, &e);

@@ -143,6 +143,8 @@ struct pipeline {
   uint32_t chunk_size;
   int do_crc;
   int use_mmap; /* regular-file source: CRC from and write from a mapping (one copy less) */
+  uint64_t limit; /* raw source: read at most this many bytes (0: no limit) */
+  uint64_t taken; /* raw source: bytes read so far */
 };
 
 /* SIGBUS while reading a mapping (the file shrank under us) becomes an error. */
@@ -326,6 +328,11 @@ static int produce_raw(pipeline *p, slot *sl) {
     }
     if (st.st_size <= pos) return 0;
     size_t len = (uint64_t)(st.st_size - pos) < p->chunk_size ? (size_t)(st.st_size - pos) : p->chunk_size;
+    if (p->limit) {
+      if (p->taken >= p->limit) return 0;
+      if (p->limit - p->taken < len) len = (size_t)(p->limit - p->taken);
+    }
+    p->taken += len;
     int mr = map_range(sl, p->src_fd, (uint64_t)pos, len, NULL, &p->perr);
     if (mr < 0) return -1;
     if (mr > 0) {
@@ -341,10 +348,15 @@ static int produce_raw(pipeline *p, slot *sl) {
   }
   if (slot_reserve(sl, p->chunk_size, &p->perr)) return -1;
   sl->data = sl->buf;
+  size_t want = p->chunk_size;
+  if (p->limit) {
+    if (p->taken >= p->limit) return 0;
+    if (p->limit - p->taken < want) want = (size_t)(p->limit - p->taken);
+  }
   size_t got = 0;
   int ended = 0;
-  while (got < p->chunk_size) {
-    ssize_t r = read(p->src_fd, sl->buf + got, p->chunk_size - got);
+  while (got < want) {
+    ssize_t r = read(p->src_fd, sl->buf + got, want - got);
     if (r > 0) {
       got += (size_t)r;
       continue;
@@ -369,6 +381,8 @@ static int produce_raw(pipeline *p, slot *sl) {
     return -1;
   }
   sl->len = got;
+  p->taken += got;
+  if (p->limit && p->taken >= p->limit) ended = 1;
   if (got == 0) return 0;
   if (p->do_crc) sl->crc = crc32c(0, sl->buf, got);
   return ended ? 2 : 1;
@@ -639,8 +653,8 @@ static int consume_raw(void *ctx, slot *sl, dp_error *e) {
   return 0;
 }
 
-int sout_transfer(stream_out *so, int src_fd, enum src_mode mode, int src_is_file, dp_progress *pr,
-                  dp_result *res, dp_error *e) {
+int sout_transfer(stream_out *so, int src_fd, enum src_mode mode, int src_is_file, uint64_t max_bytes,
+                  dp_progress *pr, dp_result *res, dp_error *e) {
   memset(res, 0, sizeof *res);
   pipeline *p = calloc(1, sizeof *p);
   if (!p) {
@@ -651,6 +665,7 @@ int sout_transfer(stream_out *so, int src_fd, enum src_mode mode, int src_is_fil
   p->src_fd = src_fd;
   p->src_pollable = !fd_is_regular(src_fd);
   p->mode = mode;
+  p->limit = max_bytes;
   p->chunk_size = so->chunk_size ? so->chunk_size : SF_DEFAULT_CHUNK;
   p->do_crc = !so->raw;
   /* Never for a device data_fd: anon inodes may report S_IFREG (size 0) on new kernels. */

@@ -75,9 +75,10 @@ void dp_set_error(dp_error *e, enum err_kind k, int err, uint64_t off, const cha
 /* Write the preamble and header. */
 int sout_begin(stream_out *so, const char *header, size_t header_len, dp_error *e);
 /* Move raw bytes from src_fd to the stream (framed or raw). */
-/* src_is_file: the source is a user file (may be mapped); 0 for a device data_fd. */
-int sout_transfer(stream_out *so, int src_fd, enum src_mode mode, int src_is_file, dp_progress *pr,
-                  dp_result *res, dp_error *e);
+/* src_is_file: the source is a user file (may be mapped); 0 for a device data_fd.
+ * max_bytes: read at most this many bytes from src_fd (0: no limit). */
+int sout_transfer(stream_out *so, int src_fd, enum src_mode mode, int src_is_file, uint64_t max_bytes,
+                  dp_progress *pr, dp_result *res, dp_error *e);
 int sout_end(stream_out *so, dp_error *e);
 
 /* Read and check the preamble and header. */

@@ -5,9 +5,11 @@
  * (scripts/bundle-cli.mjs), which is all `bin/run.js` loads: one file instead of some 150
  * modules is most of what keeps a cold start near 2x bare node. Add a new command here.
  */
-import {execute} from '@oclif/core';
+import {execute, settings} from '@oclif/core';
 
 import Compat from '../commands/compat.js';
+import EngineBuild from '../commands/engine/build.js';
+import EnginePath from '../commands/engine/path.js';
 import FsmPath from '../commands/fsm/path.js';
 import InventoryCommand from '../commands/inventory.js';
 import List from '../commands/list.js';
@@ -19,6 +21,7 @@ import MigrateState from '../commands/migrate/state.js';
 import MigrateVerify from '../commands/migrate/verify.js';
 import Params from '../commands/params.js';
 import Prepare from '../commands/prepare.js';
+import Probe from '../commands/probe.js';
 import Select from '../commands/select.js';
 import Show from '../commands/show.js';
 import Types from '../commands/types.js';
@@ -27,6 +30,8 @@ import Validate from '../commands/validate.js';
 /** Command id (oclif's `topic:verb`) to class; package.json's oclif.commands points here. */
 export const COMMANDS = {
   compat: Compat,
+  'engine:build': EngineBuild,
+  'engine:path': EnginePath,
   'fsm:path': FsmPath,
   inventory: InventoryCommand,
   list: List,
@@ -38,6 +43,7 @@ export const COMMANDS = {
   'migrate:verify': MigrateVerify,
   params: Params,
   prepare: Prepare,
+  probe: Probe,
   select: Select,
   show: Show,
   types: Types,
@@ -46,5 +52,8 @@ export const COMMANDS = {
 
 /** Runs the command line in process.argv; oclif finds package.json above this file. */
 export async function run(): Promise<void> {
+  // The commands are in this bundle, never TypeScript sources: with NODE_ENV=development or
+  // test oclif would otherwise look for typescript and, in an installed package, warn on stderr.
+  settings.enableAutoTranspile = false;
   await execute({dir: import.meta.url});
 }

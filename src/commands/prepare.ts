@@ -3,8 +3,34 @@ import {Args, Flags} from '@oclif/core';
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {showValue, table} from '../cli/render.js';
 import {readParamListFile} from '../lib/paramlist/index.js';
-import {prepareDevice, prepareError, type PrepareResult} from '../lib/prepare/index.js';
+import {type PrepareHooks, prepareDevice, prepareError, type PrepareResult} from '../lib/prepare/index.js';
+import type {SysfsRoot} from '../lib/sysfs/root.js';
 import {reasonLines} from './compat.js';
+
+/**
+ * Test hook: `VFIO_MIG_TEST_PAUSE=locked:MS` holds a prepare for MS ms after taking the lock,
+ * before filling it; `write<N>:MS` after its N-th write (tests kill it there). It says so on
+ * stderr; SIGUSR2 ends the pause early. Ignored when the sysfs root is `/`: it exists for fixture trees only.
+ */
+function testHooks(sysfs: SysfsRoot): PrepareHooks | undefined {
+  const spec = process.env.VFIO_MIG_TEST_PAUSE;
+  const m = spec === undefined ? null : /^(locked|write([1-9]\d*)):(\d{1,6})$/.exec(spec);
+  if (m === null || sysfs.root === '/') return undefined;
+  const pause = async (point: string): Promise<void> => {
+    process.stderr.write(`vfio-mig: test pause at ${point} (pid ${process.pid})\n`);
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        process.removeListener('SIGUSR2', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Number(m[3]));
+      process.once('SIGUSR2', done);
+    });
+  };
+  if (m[2] === undefined) return {locked: () => pause('locked')};
+  return {written: async (n) => (n === Number(m[2]) ? pause(m[1] ?? 'write') : undefined)};
+}
 
 function render(r: PrepareResult): string {
   const head =
@@ -29,6 +55,10 @@ function render(r: PrepareResult): string {
       ),
     );
   }
+  if (r.recovered) {
+    const done = r.recovered.restored.map((e) => `${e.param}=${showValue(e.value)}`).join(', ') || 'nothing had changed';
+    lines.unshift(`rolled back an interrupted prepare (pid ${r.recovered.pid}, started ${r.recovered.started}): restored ${done}`);
+  }
   if (r.reasons.length > 0) lines.push('reasons:', ...reasonLines(r.reasons));
   if (r.warnings.length > 0) lines.push('warnings:', ...reasonLines(r.warnings));
   return lines.join('\n');
@@ -37,8 +67,9 @@ function render(r: PrepareResult): string {
 export default class Prepare extends BaseCommand<typeof Prepare, PrepareResult> {
   static override summary = "Prepare a destination device for a source's parameter list: check, then write one parameter at a time.";
   static override description = [
-    'For each destination parameter: the source value if listed, else its off_value, else keep (reported). Writes in parameter-name order, skips values already right, reads each write back, and holds <root>/run/vfio-mig/<device>.lock while writing.',
-    'On a refused write every value already written is restored in reverse order. Exit 0 prepared, 1 not compatible, 2 input error, 3 a write was refused (and rolled back), 5 restoring failed.',
+    'For each destination parameter: the source value if listed, else its off_value, else keep (reported). Writes in parameter-name order, skips values already right, reads each write back, and holds an flock on <root>/run/vfio-mig/<device>.lock while writing.',
+    'Before its first write it records the old and new values in <root>/run/vfio-mig/<device>.journal; on a refused write every value already written is restored in reverse order. A prepare that died half-way (its journal left behind) is rolled back first, by the next prepare.',
+    'Exit 0 prepared, 1 not compatible, 2 input error, 3 a write was refused (and rolled back) or the device is locked by another prepare, 5 restoring failed (the values to restore are named).',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> prepare 50042111-191b-421a-9586-d94555853d83 --params src.json --dry-run',
@@ -58,8 +89,15 @@ export default class Prepare extends BaseCommand<typeof Prepare, PrepareResult> 
   protected async execute(): Promise<Outcome<PrepareResult>> {
     const {params, host} = this.flags;
     const list = await readParamListFile(params);
-    const result = await prepareDevice(this.sysfs(), this.args.device, list, {dryRun: this.flags['dry-run'], ...(host === undefined ? {} : {host})});
-    const error = prepareError(result);
+    const sysfs = this.sysfs();
+    const hooks = testHooks(sysfs);
+    const result = await prepareDevice(sysfs, this.args.device, list, {
+      dryRun: this.flags['dry-run'],
+      ...(host === undefined ? {} : {host}),
+      ...(hooks === undefined ? {} : {hooks}),
+    });
+    // Not compatible is a verdict (exit 1) shown with its reasons, not an error envelope.
+    const error = result.status === 'not_compatible' ? undefined : prepareError(result);
     if (error) throw error;
     return {result, exitCode: result.status === 'not_compatible' ? 1 : 0, human: () => render(result)};
   }

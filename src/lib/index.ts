@@ -54,7 +54,10 @@ export {
   prepareError,
   sysfsIO,
   acquireDeviceLock,
+  recoverInterruptedPrepare,
   type DeviceLock,
+  type PrepareHooks,
+  type RecoveredPrepare,
   type ParamIO,
   type Plan,
   type PlanStep,
@@ -68,3 +71,6 @@ export {
 export * from './migrate/index.js';
 export {EngineProcess, type EngineOptions} from './engine/process.js';
 export {EngineError, StreamCorruptError, EngineNotFoundError} from './engine/errors.js';
+export {locateEngine, engineCandidates, userEngineDir, ENGINE_ENV, type EngineCandidate, type EngineSource} from './engine/locate.js';
+export {buildEngine, engineVersion, type EngineBuildResult} from './engine/build.js';
+export * from './probe/index.js';

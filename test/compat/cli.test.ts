@@ -4,10 +4,11 @@
  */
 import {spawn} from 'node:child_process';
 import {existsSync} from 'node:fs';
-import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 
+import {acquireDeviceLock} from '../../src/lib/prepare/index.js';
 import {
   copyHost,
   GPU_A_4GB_DEV,
@@ -194,12 +195,11 @@ describe('vfio-mig prepare', () => {
       expect(no.stdout).toContain('NOT compatible');
       const bad = await run(['prepare', GPU_A_4GB_DEV, '--params', list('hostile-name-dotdot.json'), '--sysfs-root', h.root]);
       expect(bad.code).toBe(2);
-      const lockDir = path.join(h.root, 'run/vfio-mig');
-      await mkdir(lockDir, {recursive: true});
-      await writeFile(path.join(lockDir, `${GPU_A_4GB_DEV}.lock`), `${process.pid}\n`);
+      // This process holds the device's flock (and has written its pid into the lock file).
+      const lock = await acquireDeviceLock(h.sysfs, GPU_A_4GB_DEV);
       const src = path.join(tmp, 'a4.json');
       await writeFile(src, JSON.stringify({...JSON.parse(await readFile(list('gpu-a-4GB.json'), 'utf8')), params: {memory: 2048, ecc: true, profile: 'v2', queues: 4}}));
-      const locked = await run(['prepare', GPU_A_4GB_DEV, '--params', src, '--sysfs-root', h.root, '--json']);
+      const locked = await run(['prepare', GPU_A_4GB_DEV, '--params', src, '--sysfs-root', h.root, '--json']).finally(() => lock.release());
       expect(locked.code).toBe(3);
       expect(envelope(locked, 'prepare').error).toMatchObject({code: 'LOCKED', details: {pid: process.pid}});
       expect(await migrationValues(h.sysfs, dir)).toEqual(before);

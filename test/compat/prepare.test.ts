@@ -1,10 +1,19 @@
-import {spawnSync} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import {mkdir, readFile, stat, symlink, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 
 import {ExitCode, InputError} from '../../src/lib/errors.js';
 import type {ParamList} from '../../src/lib/model/types.js';
-import {type ParamIO, planPreparation, prepareDevice, prepareError, sysfsIO} from '../../src/lib/prepare/index.js';
+import {
+  acquireDeviceLock,
+  type ParamIO,
+  planPreparation,
+  prepareDevice,
+  prepareError,
+  recoverInterruptedPrepare,
+  sysfsIO,
+} from '../../src/lib/prepare/index.js';
+import {prepareJournal} from '../../src/lib/schema/generated/prepare-journal.js';
 import {SysfsWriteError, type SysfsRoot} from '../../src/lib/sysfs/root.js';
 import {
   copyHost,
@@ -107,8 +116,9 @@ describe('applying', () => {
     expect(r.steps.filter((s) => s.action === 'write').map((s) => s.outcome)).toEqual(['written', 'written', 'written']);
     expect(await migrationValues(h.sysfs, B_DIR)).toEqual({...B_BEFORE, ecc: '0', encoder: '2', hdr: '0'});
     expect(schemaValid('output_prepare', r)).toBe(true);
-    // Lock released.
-    await expect(stat(path.join(h.root, 'run/vfio-mig', `${GPU_B_8GB_DEV}.lock`))).rejects.toThrow();
+    // Lock released (emptied; the next prepare takes it) and no journal left.
+    expect(await readFile(path.join(h.root, 'run/vfio-mig', `${GPU_B_8GB_DEV}.lock`), 'utf8')).toBe('');
+    await expect(stat(path.join(h.root, 'run/vfio-mig', `${GPU_B_8GB_DEV}.journal`))).rejects.toThrow();
     // Again: everything is already right, nothing is written.
     const again = scriptedIO(h.sysfs);
     const r2 = await prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'), {io: again.io});
@@ -229,27 +239,39 @@ describe('applying', () => {
 describe('the device lock', () => {
   const lockOf = (h: Host, id: string) => path.join(h.root, 'run/vfio-mig', `${id}.lock`);
 
-  it('a lock held by a live process refuses the prepare (exit 3) and writes nothing', async () => {
+  it('a lock held by another process refuses the prepare (exit 3) and writes nothing', async () => {
     const h = await host('gpu-b');
     await mkdir(path.dirname(lockOf(h, GPU_B_8GB_DEV)), {recursive: true});
-    await writeFile(lockOf(h, GPU_B_8GB_DEV), `${process.ppid}\n`);
-    const {io, log} = scriptedIO(h.sysfs);
-    await expect(prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'), {io})).rejects.toMatchObject({
-      exitCode: 3,
-      code: 'LOCKED',
-    });
-    expect(log).toEqual([]);
-    expect(await readFile(lockOf(h, GPU_B_8GB_DEV), 'utf8')).toBe(`${process.ppid}\n`);
+    // flock(1) itself holds it (no fork: the lock dies with this pid).
+    const holder = spawn('flock', ['-F', lockOf(h, GPU_B_8GB_DEV), 'sh', '-c', 'echo locked; exec sleep 30'], {stdio: ['ignore', 'pipe', 'inherit']});
+    try {
+      await new Promise((r) => holder.stdout.once('data', r));
+      const {io, log} = scriptedIO(h.sysfs);
+      await expect(prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'), {io})).rejects.toMatchObject({
+        exitCode: 3,
+        code: 'LOCKED',
+      });
+      expect(log).toEqual([]);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    // Its death released it.
+    await new Promise((r) => holder.once('exit', r));
+    expect((await prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'))).status).toBe('prepared');
   });
 
-  it('a stale lock (dead pid) is taken over, then released', async () => {
+  it('a lock file naming a dead pid, or empty, is just a file: no lock, nothing stale', async () => {
     const h = await host('gpu-b');
     const dead = spawnSync(process.execPath, ['-e', '0']).pid;
     await mkdir(path.dirname(lockOf(h, GPU_B_8GB_DEV)), {recursive: true});
     await writeFile(lockOf(h, GPU_B_8GB_DEV), `${dead}\n`);
     const r = await prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'));
     expect(r.status).toBe('prepared');
-    await expect(stat(lockOf(h, GPU_B_8GB_DEV))).rejects.toThrow();
+    // The file stays (unlinking a flock'd file breaks exclusion), emptied, and the lock is free.
+    expect(await readFile(lockOf(h, GPU_B_8GB_DEV), 'utf8')).toBe('');
+    const lock = await acquireDeviceLock(h.sysfs, GPU_B_8GB_DEV);
+    expect(await readFile(lockOf(h, GPU_B_8GB_DEV), 'utf8')).toBe(`${process.pid}\n`);
+    await lock.release();
   });
 
   it('two prepares of one device cannot interleave', async () => {
@@ -263,6 +285,152 @@ describe('the device lock', () => {
     expect(results[0]).toMatchObject({status: 'fulfilled', value: {status: 'prepared'}});
     expect(results[1]).toMatchObject({status: 'rejected', reason: {code: 'LOCKED'}});
     expect(slow.log).toEqual(['ecc=0', 'encoder=2', 'hdr=0']);
+  });
+
+  it('a prepare delayed between taking the lock and filling it still excludes another', async () => {
+    const h = await host('gpu-b');
+    const list = await fixtureList('gpu-a-8GB.json');
+    const first = scriptedIO(h.sysfs);
+    const second = scriptedIO(h.sysfs);
+    let lockText: string | undefined;
+    let other: Promise<unknown> = Promise.resolve();
+    const delayed = prepareDevice(h.sysfs, GPU_B_8GB_DEV, list, {
+      io: first.io,
+      hooks: {
+        locked: async () => {
+          // Inside the lock, its file still empty: the case an O_EXCL pid file took as stale.
+          lockText = await readFile(lockOf(h, GPU_B_8GB_DEV), 'utf8');
+          other = prepareDevice(h.sysfs, GPU_B_8GB_DEV, list, {io: second.io}).then(
+            (v) => ({ok: v}),
+            (e: unknown) => ({error: e}),
+          );
+          await other;
+        },
+      },
+    });
+    expect((await delayed).status).toBe('prepared');
+    expect(lockText).toBe('');
+    expect(await other).toMatchObject({error: {code: 'LOCKED'}});
+    expect(first.log).toEqual(['ecc=0', 'encoder=2', 'hdr=0']);
+    expect(second.log).toEqual([]);
+  });
+});
+
+describe('the journal, and a prepare that died half-way', () => {
+  const journalOf = (h: Host, id: string) => path.join(h.root, 'run/vfio-mig', `${id}.journal`);
+
+  it('is written (old and new values) before the first write and removed after success', async () => {
+    const h = await host('gpu-b');
+    const {io} = scriptedIO(h.sysfs);
+    let seen: unknown;
+    const spy: ParamIO = {
+      read: io.read,
+      write: async (rel, text) => {
+        seen ??= JSON.parse(await readFile(journalOf(h, GPU_B_8GB_DEV), 'utf8'));
+        await io.write(rel, text);
+      },
+    };
+    expect((await prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'), {io: spy})).status).toBe('prepared');
+    expect(seen).toMatchObject({
+      apiVersion: 'vfio-mig/v1',
+      kind: 'PrepareJournal',
+      device: GPU_B_8GB_DEV,
+      dir: B_DIR,
+      scheme: 'v3',
+      pid: process.pid,
+      steps: [
+        {param: 'ecc', from: true, to: false},
+        {param: 'encoder', from: 0, to: 2},
+        {param: 'hdr', from: true, to: false},
+      ],
+    });
+    expect(prepareJournal(seen)).toBe(true);
+    await expect(stat(journalOf(h, GPU_B_8GB_DEV))).rejects.toThrow();
+  });
+
+  /** A prepare that stops dead after its 2nd write (the process "dies": no rollback runs). */
+  async function interrupted(h: Host): Promise<void> {
+    const died = new Error('died');
+    await expect(
+      prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'), {
+        hooks: {
+          written: async (n) => {
+            if (n === 2) throw died;
+          },
+        },
+      }),
+    ).rejects.toBe(died);
+    expect(await migrationValues(h.sysfs, B_DIR)).toEqual({...B_BEFORE, ecc: '0', encoder: '2'});
+  }
+
+  it('the next prepare rolls it back first, in reverse order, then prepares', async () => {
+    const h = await host('gpu-b');
+    await interrupted(h);
+    const {io, log} = scriptedIO(h.sysfs);
+    const r = await prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'), {io});
+    expect(r.recovered).toMatchObject({
+      pid: process.pid,
+      restored: [
+        {param: 'encoder', value: 0, ok: true},
+        {param: 'ecc', value: true, ok: true},
+      ],
+    });
+    // hdr was never written: not written again by the rollback.
+    expect(log).toEqual(['encoder=0', 'ecc=1', 'ecc=0', 'encoder=2', 'hdr=0']);
+    expect(r.status).toBe('prepared');
+    expect(schemaValid('output_prepare', r)).toBe(true);
+    await expect(stat(journalOf(h, GPU_B_8GB_DEV))).rejects.toThrow();
+  });
+
+  it('recoverInterruptedPrepare (for any command touching the device) rolls it back; then there is nothing to do', async () => {
+    const h = await host('gpu-b');
+    await interrupted(h);
+    const r = await recoverInterruptedPrepare(h.sysfs, GPU_B_8GB_DEV);
+    expect(r?.restored.map((e) => e.param)).toEqual(['encoder', 'ecc']);
+    expect(await migrationValues(h.sysfs, B_DIR)).toEqual(B_BEFORE);
+    await expect(stat(journalOf(h, GPU_B_8GB_DEV))).rejects.toThrow();
+    expect(await recoverInterruptedPrepare(h.sysfs, GPU_B_8GB_DEV)).toBeUndefined();
+  });
+
+  it('a rollback that fails: exit 5 naming the exact values to restore; the journal is kept for a retry', async () => {
+    const h = await host('gpu-b');
+    await interrupted(h);
+    const {io} = scriptedIO(h.sysfs, {2: 'EIO'});
+    const error = await recoverInterruptedPrepare(h.sysfs, GPU_B_8GB_DEV, {io}).catch((e: unknown) => e);
+    expect(error).toMatchObject({exitCode: ExitCode.recoveryFailed, code: 'ROLLBACK_FAILED'});
+    expect((error as Error).message).toContain(`restore ecc=1 in ${path.join(h.root, B_DIR)}, then remove ${journalOf(h, GPU_B_8GB_DEV)}`);
+    expect(await migrationValues(h.sysfs, B_DIR)).toEqual({...B_BEFORE, ecc: '0'});
+    // The prepare itself refuses to go on, the same way; a later try succeeds.
+    await expect(prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'), {io: scriptedIO(h.sysfs, {1: 'EIO'}).io})).rejects.toMatchObject({
+      exitCode: ExitCode.recoveryFailed,
+    });
+    expect(await recoverInterruptedPrepare(h.sysfs, GPU_B_8GB_DEV)).toMatchObject({restored: [{param: 'ecc', value: true, ok: true}]});
+    expect(await migrationValues(h.sysfs, B_DIR)).toEqual(B_BEFORE);
+  });
+
+  it('a journal that is not one is reported (exit 5), not guessed at', async () => {
+    const h = await host('gpu-b');
+    await mkdir(path.dirname(journalOf(h, GPU_B_8GB_DEV)), {recursive: true});
+    await writeFile(journalOf(h, GPU_B_8GB_DEV), '{"apiVersion": "vfio-mig/v1"');
+    await expect(recoverInterruptedPrepare(h.sysfs, GPU_B_8GB_DEV)).rejects.toMatchObject({exitCode: 5, code: 'JOURNAL_UNREADABLE'});
+    await writeFile(
+      journalOf(h, GPU_B_8GB_DEV),
+      JSON.stringify({apiVersion: 'vfio-mig/v1', kind: 'PrepareJournal', device: GPU_B_8GB_DEV, dir: mdevMigrationDir(GPU_A_8GB_DEV), scheme: 'v3', pid: 1, started: 'x', steps: []}),
+    );
+    await expect(recoverInterruptedPrepare(h.sysfs, GPU_B_8GB_DEV)).rejects.toMatchObject({exitCode: 5, code: 'JOURNAL_UNREADABLE'});
+    expect(await migrationValues(h.sysfs, B_DIR)).toEqual(B_BEFORE);
+  });
+
+  it('a failed rollback inside a prepare keeps the journal, and says what to restore', async () => {
+    const h = await host('gpu-b');
+    const {io} = scriptedIO(h.sysfs, {3: 'EINVAL', 4: 'EIO'});
+    const r = await prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'), {io});
+    expect(r).toMatchObject({status: 'rollback_failed', journal: journalOf(h, GPU_B_8GB_DEV)});
+    expect(schemaValid('output_prepare', r)).toBe(true);
+    expect(prepareError(r)?.message).toContain('restore encoder=0 (EIO) in its migration/ directory');
+    const again = await recoverInterruptedPrepare(h.sysfs, GPU_B_8GB_DEV);
+    expect(again?.restored).toEqual([{param: 'encoder', value: 0, ok: true}]);
+    expect(await migrationValues(h.sysfs, B_DIR)).toEqual(B_BEFORE);
   });
 });
 

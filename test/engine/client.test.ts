@@ -33,7 +33,7 @@ describe('locating the engine', () => {
     const e = err as EngineNotFoundError;
     expect(e.exitCode).toBe(ExitCode.runtime);
     expect(e.code).toBe('ENGINE_MISSING');
-    expect(e.message).toBe(`migration engine not found at ${missing}: build it with \`npm run build\` (or \`make -C engine\`) in the vfio-mig package`);
+    expect(e.message).toBe(`migration engine not found at ${missing}: build one from the shipped source with \`vfio-mig engine build\` (needs cc and make)`);
     expect(e.message).not.toContain('\n');
   });
 
@@ -43,7 +43,7 @@ describe('locating the engine', () => {
     chmodSync(copy, 0o644);
     const err = await EngineProcess.start({env: {...process.env, VFIO_MIG_ENGINE: copy}}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EngineNotFoundError);
-    expect((err as Error).message).toMatch(/is not executable \(mode 644\): build it with `npm run build`/);
+    expect((err as Error).message).toMatch(/is not executable \(mode 644\): chmod 755 it, or it is named by VFIO_MIG_ENGINE/);
   });
 
   test('an executable that cannot be run: ENGINE_SPAWN, not a hang', async () => {
@@ -61,7 +61,7 @@ describe('locating the engine', () => {
   test('a directory is not an engine', async () => {
     const dir = path.join(tmp.dir, 'adir');
     mkdirSync(dir);
-    await expect(checkEngine(dir)).rejects.toThrow(/is not a file: build it with `npm run build`/);
+    await expect(checkEngine(dir)).rejects.toThrow(/is not a file: build one from the shipped source with `vfio-mig engine build`/);
   });
 });
 

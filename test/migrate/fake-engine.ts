@@ -20,6 +20,10 @@ export interface Faults {
   corruptAt?: number;
   /** VFIO_DEVICE_RESET fails. */
   failReset?: boolean;
+  /** write() on the RESUMING data_fd fails with this errno (mtty: EFAULT on a foreign header). */
+  refuseWrite?: string;
+  /** A data_fd read never returns (until the engine is closed). */
+  hangRead?: boolean;
 }
 
 /** A device as the kernel presents it, plus the wire the engine would stream over. */
@@ -34,7 +38,7 @@ export class FakeDevice {
   ) {}
 }
 
-const ERRNO: Record<string, number> = {EIO: 5, EINVAL: 22, ENOTTY: 25, EBADF: 9, ENODEV: 19, EBUSY: 16};
+const ERRNO: Record<string, number> = {EIO: 5, EINVAL: 22, ENOTTY: 25, EBADF: 9, ENODEV: 19, EBUSY: 16, EFAULT: 14, ENOMEM: 12};
 
 function fail(op: string, code: string, errno: string, message: string, extra: Partial<EngineErrorResponse> = {}): never {
   throw new EngineError({v: 1, id: 0, op, ok: false, errno: ERRNO[errno] ?? 5, error: errno, code, message, ...extra});
@@ -51,6 +55,7 @@ export class FakeEngine implements EngineLike {
   private sessionOpen = false;
   private readSoFar = 0;
   closed = false;
+  private onClose: (() => void) | undefined;
 
   constructor(
     readonly devices: Map<string, FakeDevice>,
@@ -127,7 +132,12 @@ export class FakeEngine implements EngineLike {
       case 'save': {
         const d = this.dev(op);
         if (!this.sessionOpen) fail(op, 'NO_DATA', 'EBADF', 'no data session');
-        const rest = d.memory.subarray(this.readSoFar);
+        if (d.faults.hangRead) {
+          await new Promise<void>((resolve) => (this.onClose = resolve));
+          fail(op, 'EIO', 'EIO', 'the engine was closed during the read');
+        }
+        const max = typeof args.max_bytes === 'number' ? args.max_bytes : Infinity;
+        const rest = d.memory.subarray(this.readSoFar, this.readSoFar + Math.min(max, d.memory.length));
         if (d.faults.failReadAfter !== undefined && this.readSoFar + rest.length > d.faults.failReadAfter) {
           fail(op, 'EIO', 'EIO', `read failed after ${d.faults.failReadAfter} bytes`);
         }
@@ -154,6 +164,7 @@ export class FakeEngine implements EngineLike {
         if (!this.sessionOpen || d.state !== MigState.RESUMING) fail(op, 'NO_DATA', 'EBADF', 'no data session');
         const at = d.faults.corruptAt;
         if (at !== undefined) fail(op, 'STREAM_CORRUPT', 'EIO', `stream corrupt at byte ${at}`, {offset: at});
+        if (d.faults.refuseWrite) fail(op, d.faults.refuseWrite, d.faults.refuseWrite, `write: injected ${d.faults.refuseWrite}`);
         if (this.inputPath === this.wire?.path) {
           await this.wire!.done;
           const text = readFileSync(this.inputPath!);
@@ -172,6 +183,7 @@ export class FakeEngine implements EngineLike {
 
   async close(): Promise<number | null> {
     this.closed = true;
+    this.onClose?.();
     return 0;
   }
 }

@@ -4,7 +4,7 @@ import type {Readable, Stream, Writable} from 'node:stream';
 
 import {RuntimeFailure} from '../errors.js';
 import {engineError, type EngineErrorResponse} from './errors.js';
-import {checkEngine, enginePath} from './locate.js';
+import {checkEngine, HOW_TO_BUILD, locateEngine} from './locate.js';
 import {
   ENGINE_PROTOCOL_VERSION,
   type MigrationStateName,
@@ -15,7 +15,7 @@ import {
 } from './protocol.js';
 
 export interface EngineOptions {
-  /** Engine binary; default $VFIO_MIG_ENGINE or <package root>/engine/build/vfio-mig-engine. */
+  /** Engine binary; default the first found of $VFIO_MIG_ENGINE, the checkout's, the user's, the prebuilt (locate.ts). */
   binary?: string;
   env?: NodeJS.ProcessEnv;
   /**
@@ -107,7 +107,7 @@ export class EngineProcess extends EventEmitter {
 
   /** Locates and checks the binary, spawns it and checks its protocol version. */
   static async start(options: EngineOptions = {}): Promise<EngineProcess> {
-    const binary = await checkEngine(options.binary ?? enginePath(options.env ?? process.env));
+    const binary = options.binary === undefined ? (await locateEngine(options.env ?? process.env)).path : await checkEngine(options.binary);
     const stdio: Array<'pipe' | 'inherit' | number | Stream> = ['pipe', 'pipe', 'inherit'];
     if (options.data !== undefined) stdio.push(options.data);
     let child: ChildProcess;
@@ -121,7 +121,7 @@ export class EngineProcess extends EventEmitter {
       const hello = await engine.hello();
       if (hello.protocol !== ENGINE_PROTOCOL_VERSION) {
         throw new RuntimeFailure(
-          `migration engine ${binary} speaks protocol ${hello.protocol}, expected ${ENGINE_PROTOCOL_VERSION}: rebuild it with \`npm run build\``,
+          `migration engine ${binary} speaks protocol ${hello.protocol}, expected ${ENGINE_PROTOCOL_VERSION}: ${HOW_TO_BUILD}`,
           'ENGINE_PROTOCOL',
         );
       }

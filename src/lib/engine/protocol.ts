@@ -179,7 +179,8 @@ export interface OpMap {
     {path?: string; fd?: number; header?: string | Record<string, unknown>; raw?: boolean; chunk_size?: number; exclusive?: boolean; fsync?: boolean},
     SaveBeginResponse,
   ];
-  save: [{mode?: 'until_eof' | 'until_empty'; estimate?: number; progress?: boolean}, SaveResponse];
+  /** max_bytes: read at most this many bytes from the data_fd (a probe reads a prefix of the initial bytes). */
+  save: [{mode?: 'until_eof' | 'until_empty'; estimate?: number; progress?: boolean; max_bytes?: number}, SaveResponse];
   save_end: [{abort?: boolean}, SaveEndResponse];
   load_begin: [{path?: string; fd?: number; raw?: boolean; check_eof?: boolean}, LoadBeginResponse];
   load: [{estimate?: number; progress?: boolean}, LoadResponse];

@@ -1,54 +1,35 @@
 /**
- * Preparing a destination device: check, lock, plan, write one parameter at a time with a
- * read-back, and on any refused write restore what was already written, in reverse order.
+ * Preparing a destination device: check, lock, plan, journal, write one parameter at a time
+ * with a read-back, and on any refused write restore what was already written, in reverse
+ * order. A prepare that dies half-way is rolled back by the next one (journal.ts).
  *
  * Writes never leave `<device>/migration/`: every name is one of the destination metadata's
- * own (checked safe) before a path is built, and the default I/O checks that the resolved
- * path is still directly inside the device's `migration/` directory.
+ * own (checked safe) before a path is built, and every target's real path is checked to be
+ * directly inside the device's real `migration/` directory, before the first write and at
+ * each write.
  */
-import path from 'node:path';
-
 import {type CompatResult, checkCompat, type Reason} from '../compat/index.js';
 import {deviceDir, deviceId, deviceType, deviceTypeMigration, hostName, readDevice, readTypes} from '../enumerate/index.js';
 import {ExitCode, InputError, VfioMigError} from '../errors.js';
-import {formatSysfsValue, isSafeParamName, parseSysfsValue} from '../model/params.js';
-import type {ParamList, ParamValue, TypeMigration} from '../model/types.js';
+import {formatSysfsValue, isSafeParamName} from '../model/params.js';
+import type {ParamList, ParamValue} from '../model/types.js';
 import {validateParamList} from '../paramlist/index.js';
-import {SysfsWriteError, type SysfsRoot} from '../sysfs/root.js';
+import type {SysfsRoot} from '../sysfs/root.js';
+import {
+  journalRel,
+  type ParamIO,
+  type PrepareJournal,
+  type RecoveredPrepare,
+  recoverLocked,
+  removeJournal,
+  restoreValues,
+  type RollbackEntry,
+  sysfsIO,
+  writeAndCheck,
+  writeJournal,
+} from './journal.js';
 import {acquireDeviceLock} from './lock.js';
 import {type Plan, type PlanStep, planPreparation, V4_MODEL_ATTR, V4_VERSION_ATTR} from './plan.js';
-
-/** How attributes are read and written; inject a fake in tests to make writes fail. */
-export interface ParamIO {
-  /** Read an attribute below the sysfs root (root-relative path), trailing newline removed. */
-  read(rel: string): Promise<string>;
-  /** Write an attribute; throw SysfsWriteError (with its errno name) when refused. */
-  write(rel: string, text: string): Promise<void>;
-}
-
-/** The real thing: SysfsRoot reads and writes, refusing anything not directly in a `migration/` dir. */
-export function sysfsIO(sysfs: SysfsRoot): ParamIO {
-  const guard = async (rel: string): Promise<void> => {
-    const dir = path.posix.dirname(rel);
-    if (path.posix.basename(dir) !== 'migration' || !isSafeParamName(path.posix.basename(rel))) {
-      throw new InputError(`${rel}: not a migration parameter path; refusing`, 'UNSAFE_PATH');
-    }
-    const [realDir, realFile] = await Promise.all([sysfs.resolve(dir), sysfs.resolve(rel)]);
-    if (path.posix.dirname(realFile) !== realDir) {
-      throw new InputError(`${rel}: resolves to ${realFile}, outside ${realDir}; refusing`, 'UNSAFE_PATH');
-    }
-  };
-  return {
-    read: async (rel) => {
-      await guard(rel);
-      return sysfs.readText(rel);
-    },
-    write: async (rel, text) => {
-      await guard(rel);
-      await sysfs.writeText(rel, text);
-    },
-  };
-}
 
 export type PrepareStatus = 'prepared' | 'dry_run' | 'not_compatible' | 'refused' | 'rollback_failed';
 
@@ -66,14 +47,6 @@ export interface WriteFailure {
   read_back?: string;
 }
 
-export interface RollbackEntry {
-  param: string;
-  value: ParamValue;
-  ok: boolean;
-  errno?: string | null;
-  message?: string;
-}
-
 export interface PrepareResult {
   status: PrepareStatus;
   host: string;
@@ -86,6 +59,18 @@ export interface PrepareResult {
   writes: number;
   failure?: WriteFailure;
   rollback?: RollbackEntry[];
+  /** An earlier prepare of this device that died half-way, rolled back before this one. */
+  recovered?: RecoveredPrepare;
+  /** rollback_failed: the journal kept for the next command (absolute path). */
+  journal?: string;
+}
+
+/** Points where a test may hold a prepare (the CLI's VFIO_MIG_TEST_PAUSE); no effect otherwise. */
+export interface PrepareHooks {
+  /** The lock is taken, its file not yet filled with our pid. */
+  locked?: () => Promise<void>;
+  /** The `n`-th write (1-based) was written and read back. */
+  written?: (n: number, param: string) => Promise<void>;
 }
 
 export interface PrepareOptions {
@@ -93,61 +78,14 @@ export interface PrepareOptions {
   io?: ParamIO;
   /** Host name for the report (default: the root's `proc/sys/kernel/hostname`). */
   host?: string;
-}
-
-function valueText(step: PlanStep): string {
-  return formatSysfsValue(step.target as ParamValue);
-}
-
-function parseBack(meta: TypeMigration, param: string, text: string): ParamValue | undefined {
-  if (meta.scheme === 'v4') return text.trim();
-  const spec = meta.params[param];
-  return spec === undefined ? undefined : parseSysfsValue(spec.type, text);
-}
-
-function errnoOf(error: unknown): string {
-  if (error instanceof SysfsWriteError) return error.errnoName;
-  if (error instanceof VfioMigError) return error.code;
-  return (error as NodeJS.ErrnoException).code ?? 'EIO';
-}
-
-/** Write `value` and read it back; the error describes a refusal or a mismatch. */
-async function writeChecked(
-  io: ParamIO,
-  meta: TypeMigration,
-  rel: string,
-  param: string,
-  value: ParamValue,
-): Promise<{ok: true} | {ok: false; changed: boolean; failure: WriteFailure}> {
-  try {
-    await io.write(rel, formatSysfsValue(value));
-  } catch (error) {
-    const errno = errnoOf(error);
-    return {ok: false, changed: false, failure: {param, value, errno, message: `write of ${JSON.stringify(value)} to ${param} refused: ${errno}`}};
-  }
-  let text: string;
-  try {
-    text = await io.read(rel);
-  } catch (error) {
-    const errno = errnoOf(error);
-    return {ok: false, changed: true, failure: {param, value, errno, message: `${param}: cannot read back after writing: ${errno}`}};
-  }
-  const back = parseBack(meta, param, text);
-  if (back !== value) {
-    return {
-      ok: false,
-      changed: true,
-      failure: {param, value, errno: null, message: `${param}: wrote ${JSON.stringify(value)} but read back ${JSON.stringify(text)}`, read_back: text},
-    };
-  }
-  return {ok: true};
+  hooks?: PrepareHooks;
 }
 
 /**
  * Check, plan and (unless `dryRun`) apply a preparation of device `id` for `list`.
  * Returns a result for every verdict (prepared, not compatible, refused and rolled back,
- * rollback failed); throws InputError for bad input and RuntimeFailure(LOCKED) when another
- * prepare holds the device.
+ * rollback failed); throws InputError for bad input, RuntimeFailure(LOCKED) when another
+ * prepare holds the device, and exit 5 when an interrupted earlier prepare cannot be undone.
  */
 export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamList, options: PrepareOptions = {}): Promise<PrepareResult> {
   // Library callers may build their own list: the same checks as a file, before anything else.
@@ -156,15 +94,26 @@ export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamLis
   const host = options.host ?? (await hostName(sysfs));
   // Resolve the id (InputError if unknown) before taking a lock named after it.
   const first = await readDevice(sysfs, id);
-  const lock = options.dryRun ? undefined : await acquireDeviceLock(sysfs, deviceId(first));
+  const name = deviceId(first);
+  const dir = `${deviceDir(first)}/migration`;
+  const lock = options.dryRun ? undefined : await acquireDeviceLock(sysfs, name, {onLocked: options.hooks?.locked});
   try {
-    // Read again under the lock: what another prepare did is now visible.
+    // Holding the lock, a journal can only be a dead prepare's: undo it before anything else.
+    const recovered = options.dryRun ? undefined : await recoverLocked(sysfs, name, dir, io);
+    // Read again under the lock: what another prepare (or the recovery) did is now visible.
     const types = await readTypes(sysfs);
     const device = options.dryRun ? first : await readDevice(sysfs, id, types);
     const meta = deviceTypeMigration(device, types);
     const type = deviceType(device, types);
     const compat: CompatResult = checkCompat(list, {host, type, device, migration: meta});
-    const base = {host, device: deviceId(device), compatible: compat.compatible, reasons: compat.reasons, warnings: compat.warnings};
+    const base = {
+      host,
+      device: name,
+      compatible: compat.compatible,
+      reasons: compat.reasons,
+      warnings: compat.warnings,
+      ...(recovered ? {recovered} : {}),
+    };
     if (!compat.compatible || meta === null) {
       return {status: 'not_compatible', ...base, scheme: meta?.scheme ?? null, steps: [], writes: 0};
     }
@@ -172,73 +121,83 @@ export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamLis
     const steps: StepOutcome[] = plan.steps.map((s) => ({...s}));
     if (options.dryRun) return {status: 'dry_run', ...base, scheme: plan.scheme, steps, writes: plan.writes};
 
-    const dir = `${deviceDir(device)}/migration`;
     const relOf = (param: string): string => {
       const known = meta.scheme === 'v4' ? param === V4_MODEL_ATTR || param === V4_VERSION_ATTR : Object.hasOwn(meta.params, param);
       if (!known || !isSafeParamName(param)) throw new InputError(`${param}: not a parameter of the destination`, 'UNSAFE_NAME');
       return `${dir}/${param}`;
     };
-    // Check every name before any path is built or anything is written.
+    // Check every name, and where every write really lands, before anything is written.
     for (const s of steps) relOf(s.param);
+    const writes = steps.filter((s) => s.action === 'write');
+    for (const s of writes) await sysfs.resolveWithin(relOf(s.param), dir);
+    if (writes.length === 0) return {status: 'prepared', ...base, scheme: plan.scheme, steps, writes: plan.writes};
 
-    const written: StepOutcome[] = [];
+    const journal: PrepareJournal = {
+      apiVersion: 'vfio-mig/v1',
+      kind: 'PrepareJournal',
+      device: name,
+      dir,
+      scheme: plan.scheme,
+      pid: process.pid,
+      started: new Date().toISOString(),
+      steps: writes.map((s) => ({param: s.param, from: s.current, to: s.target as ParamValue})),
+    };
+    writeJournal(sysfs, journal);
+
     let failure: WriteFailure | undefined;
-    for (const step of steps) {
-      if (step.action !== 'write') continue;
+    let n = 0;
+    for (const step of writes) {
       if (failure) {
         step.outcome = 'not_attempted';
         continue;
       }
-      const r = await writeChecked(io, meta, relOf(step.param), step.param, step.target as ParamValue);
-      if (r.ok) {
-        step.outcome = 'written';
-        written.push(step);
-      } else {
+      const bad = await writeAndCheck(io, plan.scheme, relOf(step.param), step.param, step.target as ParamValue);
+      if (bad) {
         step.outcome = 'refused';
-        failure = r.failure;
-        if (r.changed) written.push(step);
-      }
-    }
-    if (!failure) return {status: 'prepared', ...base, scheme: plan.scheme, steps, writes: plan.writes};
-
-    // Restore in reverse order. v4: the model first (writing it resets the version), then the version.
-    const order =
-      meta.scheme === 'v4'
-        ? [V4_MODEL_ATTR, V4_VERSION_ATTR].flatMap((name) => written.filter((s) => s.param === name))
-        : [...written].reverse();
-    const rollback: RollbackEntry[] = [];
-    for (const step of order) {
-      if (step.current === null) {
-        rollback.push({param: step.param, value: step.target as ParamValue, ok: false, errno: null, message: 'previous value unknown'});
-        continue;
-      }
-      const r = await writeChecked(io, meta, relOf(step.param), step.param, step.current);
-      if (r.ok) {
-        rollback.push({param: step.param, value: step.current, ok: true});
-        if (step.outcome === 'written') step.outcome = 'rolled_back';
+        failure = {param: step.param, value: step.target as ParamValue, errno: bad.errno, message: bad.message, ...(bad.read_back === undefined ? {} : {read_back: bad.read_back})};
       } else {
-        rollback.push({param: step.param, value: step.current, ok: false, errno: r.failure.errno, message: r.failure.message});
-        step.outcome = 'rollback_failed';
+        step.outcome = 'written';
+        await options.hooks?.written?.(++n, step.param);
       }
     }
-    // v4: a restored model reset the version; restore it too if it was not written.
-    if (meta.scheme === 'v4' && order.some((s) => s.param === V4_MODEL_ATTR) && !order.some((s) => s.param === V4_VERSION_ATTR)) {
-      const v = steps.find((s) => s.param === V4_VERSION_ATTR);
-      if (v && v.current !== null) {
-        const r = await writeChecked(io, meta, relOf(V4_VERSION_ATTR), V4_VERSION_ATTR, v.current);
-        rollback.push({param: V4_VERSION_ATTR, value: v.current, ok: r.ok, ...(r.ok ? {} : {errno: r.failure.errno, message: r.failure.message})});
-      }
+    if (!failure) {
+      removeJournal(sysfs, name);
+      return {status: 'prepared', ...base, scheme: plan.scheme, steps, writes: plan.writes};
     }
-    const status: PrepareStatus = rollback.every((e) => e.ok) ? 'refused' : 'rollback_failed';
-    return {status, ...base, scheme: plan.scheme, steps, writes: plan.writes, failure, rollback};
+
+    // Restore every value that changed (written, or refused after all), in reverse order.
+    const rollback = await restoreValues(io, plan.scheme, dir, journal.steps);
+    for (const e of rollback) {
+      const step = writes.find((s) => s.param === e.param);
+      if (!step) continue;
+      if (!e.ok) step.outcome = 'rollback_failed';
+      else if (step.outcome === 'written') step.outcome = 'rolled_back';
+    }
+    if (rollback.every((e) => e.ok)) {
+      removeJournal(sysfs, name);
+      return {status: 'refused', ...base, scheme: plan.scheme, steps, writes: plan.writes, failure, rollback};
+    }
+    // Kept: the next command that touches the device tries the rollback again.
+    return {status: 'rollback_failed', ...base, scheme: plan.scheme, steps, writes: plan.writes, failure, rollback, journal: sysfs.pathOf(journalRel(name))};
   } finally {
     await lock?.release();
   }
 }
 
-/** The error a CLI (or a caller wanting exceptions) raises for a refused or unrecovered prepare. */
+/**
+ * The error a CLI (or a caller wanting exceptions) raises for a prepare that did not prepare
+ * the device: not compatible (exit 1), a refused write rolled back (exit 3), a failed restore
+ * (exit 5). Undefined only when the device is prepared, or for a dry run.
+ */
 export function prepareError(result: PrepareResult): VfioMigError | undefined {
-  if (result.status !== 'refused' && result.status !== 'rollback_failed') return undefined;
+  if (result.status === 'prepared' || result.status === 'dry_run') return undefined;
+  if (result.status === 'not_compatible') {
+    const why = result.reasons.map((r) => r.message).join('; ') || 'no migration metadata';
+    return new VfioMigError(`${result.device}: not compatible with the source: ${why}; nothing written`, ExitCode.no, 'NOT_COMPATIBLE', {
+      device: result.device,
+      reasons: result.reasons,
+    });
+  }
   const f = result.failure as WriteFailure;
   const details = {device: result.device, param: f.param, value: f.value, errno: f.errno, rollback: result.rollback ?? [], steps: result.steps};
   if (result.status === 'refused') {
@@ -246,11 +205,13 @@ export function prepareError(result: PrepareResult): VfioMigError | undefined {
     const tail = restored.length === 0 ? 'nothing had been written' : `restored ${restored.join(', ')}`;
     return new VfioMigError(`${result.device}: ${f.message}; ${tail}`, ExitCode.runtime, 'WRITE_REFUSED', details);
   }
-  const bad = (result.rollback ?? []).filter((e) => !e.ok).map((e) => `${e.param}=${JSON.stringify(e.value)} (${e.errno ?? 'mismatch'})`);
+  const bad = (result.rollback ?? [])
+    .filter((e) => !e.ok)
+    .map((e) => (e.message === 'previous value unknown' ? `${e.param} (previous value unknown)` : `${e.param}=${formatSysfsValue(e.value)} (${e.errno ?? 'mismatch'})`));
   return new VfioMigError(
-    `${result.device}: ${f.message}; restoring failed for ${bad.join(', ')}: the device needs attention`,
+    `${result.device}: ${f.message}; restoring failed: the device needs attention: restore ${bad.join(', ')} in its migration/ directory; the journal ${result.journal} makes the next prepare try again`,
     ExitCode.recoveryFailed,
     'ROLLBACK_FAILED',
-    details,
+    {...details, journal: result.journal},
   );
 }

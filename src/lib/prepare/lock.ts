@@ -1,100 +1,109 @@
 /**
- * One prepare per device at a time: an exclusive lock file `<root>/run/vfio-mig/<device>.lock`
- * created with O_CREAT|O_EXCL and holding the owner's pid. Any process using this tool (or
- * the library) respects it. A lock whose pid is dead is stale and taken over; the takeover
- * itself is serialised by a second O_EXCL file (`<lock>.takeover`) so two processes cannot
- * both take the same stale lock. The directory lives below the sysfs root (`/run/vfio-mig` on
- * a host), so tests stay inside their tmp tree.
+ * One prepare per device at a time: an flock(2) on `<root>/run/vfio-mig/<device>.lock`. The
+ * directory lives below the sysfs root (`/run/vfio-mig` on a host), so tests stay inside
+ * their tmp tree; the prepare journal (journal.ts) sits beside the lock.
+ *
+ * Why flock(2) through flock(1): Node has no flock binding. We open the lock file ourselves
+ * and hand that descriptor to `flock -n 3` as its fd 3. flock(2) locks belong to the open
+ * file description, which the child shares with us, so the lock outlives the child (it exits
+ * at once) and is held exactly as long as our descriptor: closing it releases the lock, and
+ * so does the kernel when we die in any way, SIGKILL included. No pid is trusted and nothing
+ * is ever stale: a lock file that is empty or names a dead pid is just a file. (A helper
+ * process holding the lock instead would need its own death-of-parent handling; a native
+ * addon or the engine would add a build dependency for one syscall.) Cost: one short-lived
+ * child, 8 to 18 ms measured on the shared 2-core build host.
+ *
+ * The file is never unlinked: unlinking a flock'd file lets a process that opened the old
+ * inode and one that creates a new one both "hold" the lock. The holder's pid is written
+ * into it after locking, for the busy message only.
  */
-import {mkdir, open, readFile, unlink} from 'node:fs/promises';
+import {spawnSync} from 'node:child_process';
+import {closeSync, constants as fsc, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync} from 'node:fs';
 
 import {RuntimeFailure} from '../errors.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 
 export const LOCK_DIR = 'run/vfio-mig';
 
+/** flock(1)'s exit code when `-n` finds the lock taken (`-E`), distinct from its own errors. */
+const BUSY_EXIT = 75;
+
 export interface DeviceLock {
   path: string;
   release(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+const ID = /^[A-Za-z0-9:._-]{1,64}$/;
+
+/** The root-relative path of a device's lock-directory file (`.lock`, `.journal`). */
+export function lockDirFile(deviceId: string, suffix: string): string {
+  if (!ID.test(deviceId)) throw new RuntimeFailure(`${deviceId}: not a device id`, 'LOCK_FAILED');
+  return `${LOCK_DIR}/${deviceId}${suffix}`;
+}
+
+function holder(file: string): number | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 
-async function createExclusive(file: string): Promise<boolean> {
-  try {
-    const handle = await open(file, 'wx', 0o644);
-    try {
-      await handle.writeFile(`${process.pid}\n`);
-    } finally {
-      await handle.close();
-    }
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new RuntimeFailure(`${file}: cannot create lock: ${(error as NodeJS.ErrnoException).code ?? error}`, 'LOCK_FAILED');
-  }
-}
-
-async function holder(file: string): Promise<number | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  const pid = Number(text.trim());
-  return Number.isSafeInteger(pid) ? pid : Number.NaN;
-}
-
-function busy(file: string, pid: number | undefined): RuntimeFailure {
-  const device = file.replace(/^.*\//, '').replace(/\.lock$/, '');
+function busy(deviceId: string, file: string): RuntimeFailure {
+  const pid = holder(file);
   return new RuntimeFailure(
-    `${device}: being prepared by another process${pid === undefined || Number.isNaN(pid) ? '' : ` (pid ${pid})`}; lock ${file}`,
+    `${deviceId}: being prepared by another process${pid === undefined ? '' : ` (pid ${pid})`}; lock ${file}`,
     'LOCKED',
-    {device, lock: file, ...(pid === undefined || Number.isNaN(pid) ? {} : {pid})},
+    {device: deviceId, lock: file, ...(pid === undefined ? {} : {pid})},
   );
 }
 
+export interface LockOptions {
+  /** Called once the lock is held, before the pid is written (tests delay here). */
+  onLocked?: () => Promise<void>;
+}
+
 /** Take the device's lock or fail with RuntimeFailure code LOCKED (exit 3, nothing written). */
-export async function acquireDeviceLock(sysfs: SysfsRoot, deviceId: string): Promise<DeviceLock> {
-  if (!/^[A-Za-z0-9:._-]{1,64}$/.test(deviceId)) throw new RuntimeFailure(`${deviceId}: not a device id`, 'LOCK_FAILED');
+export async function acquireDeviceLock(sysfs: SysfsRoot, deviceId: string, options: LockOptions = {}): Promise<DeviceLock> {
+  const file = sysfs.pathOf(lockDirFile(deviceId, '.lock'));
   const dir = sysfs.pathOf(LOCK_DIR);
-  await mkdir(dir, {recursive: true}).catch((error: NodeJS.ErrnoException) => {
-    throw new RuntimeFailure(`${dir}: cannot create the lock directory: ${error.code ?? error}`, 'LOCK_FAILED');
-  });
-  const file = `${dir}/${deviceId}.lock`;
-  const lock: DeviceLock = {
-    path: file,
-    release: async () => {
-      if ((await holder(file)) === process.pid) await unlink(file).catch(() => undefined);
-    },
-  };
-  if (await createExclusive(file)) return lock;
-  const pid = await holder(file);
-  if (pid === undefined) {
-    // Released between our attempt and the read: try once more.
-    if (await createExclusive(file)) return lock;
-    throw busy(file, await holder(file));
-  }
-  if (pid === process.pid || alive(pid)) throw busy(file, pid);
-  // Stale: its owner is dead. Serialise the takeover.
-  const takeover = `${file}.takeover`;
-  if (!(await createExclusive(takeover))) {
-    // A takeover in progress, or one whose process died half-way: clear the latter.
-    const other = await holder(takeover);
-    if (other !== undefined && !alive(other)) await unlink(takeover).catch(() => undefined);
-    throw busy(file, pid);
-  }
   try {
-    if ((await holder(file)) !== pid) throw busy(file, await holder(file));
-    await unlink(file).catch(() => undefined);
-    if (!(await createExclusive(file))) throw busy(file, await holder(file));
-    return lock;
-  } finally {
-    await unlink(takeover).catch(() => undefined);
+    mkdirSync(dir, {recursive: true, mode: 0o755});
+  } catch (error) {
+    throw new RuntimeFailure(`${dir}: cannot create the lock directory: ${(error as NodeJS.ErrnoException).code ?? error}`, 'LOCK_FAILED');
   }
+  let fd: number;
+  try {
+    fd = openSync(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o644);
+  } catch (error) {
+    throw new RuntimeFailure(`${file}: cannot open the lock: ${(error as NodeJS.ErrnoException).code ?? error}`, 'LOCK_FAILED');
+  }
+  const r = spawnSync('flock', ['-n', '-E', String(BUSY_EXIT), '3'], {stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8'});
+  if (r.status !== 0) {
+    closeSync(fd);
+    if (r.status === BUSY_EXIT) throw busy(deviceId, file);
+    const why = r.error ? `${(r.error as NodeJS.ErrnoException).code ?? r.error.message}` : (r.stderr ?? '').trim() || `exit ${r.status ?? r.signal}`;
+    throw new RuntimeFailure(`${file}: cannot lock with flock(1) from util-linux: ${why}`, 'LOCK_FAILED');
+  }
+  let open = true;
+  const release = async (): Promise<void> => {
+    if (!open) return;
+    open = false;
+    try {
+      ftruncateSync(fd, 0);
+    } catch {
+      /* informational content only */
+    }
+    closeSync(fd);
+  };
+  try {
+    await options.onLocked?.();
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${process.pid}\n`, 0);
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  return {path: file, release};
 }

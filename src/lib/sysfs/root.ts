@@ -227,11 +227,29 @@ export class SysfsRoot {
   }
 
   /**
-   * Write an attribute: one write(2) of the whole value, as sysfs expects. The caller checks
-   * names before building `rel`; this still refuses links out of the root and non-files.
+   * Where `rel` really is, refused unless that is directly inside the real directory `dir`
+   * names, with `dir`'s own last component not a link: a hostile `migration -> ../other/migration`
+   * must not turn a write to one device into a write to another.
    */
-  async writeText(rel: string, value: string): Promise<void> {
-    const inside = await this.resolve(rel);
+  async resolveWithin(rel: string, dir: string): Promise<string> {
+    const [inside, parent] = await Promise.all([this.resolve(rel), this.resolve(path.posix.dirname(dir))]);
+    const expected = path.posix.join(parent, path.posix.basename(dir));
+    if (path.posix.dirname(inside) !== expected) {
+      throw new InputError(`${this.pathOf(rel)}: resolves to ${this.pathOf(inside)}, outside ${this.pathOf(expected)}; refusing to write`, 'UNSAFE_PATH', {
+        path: rel,
+        real: inside,
+      });
+    }
+    return inside;
+  }
+
+  /**
+   * Write an attribute: one write(2) of the whole value, as sysfs expects. The caller checks
+   * names before building `rel`; this still refuses links out of the root and non-files, and
+   * with `within` (a directory, root-relative) a target whose real path is not directly in it.
+   */
+  async writeText(rel: string, value: string, options: {within?: string} = {}): Promise<void> {
+    const inside = options.within === undefined ? await this.resolve(rel) : await this.resolveWithin(rel, options.within);
     const full = this.pathOf(inside);
     let fd: number;
     try {

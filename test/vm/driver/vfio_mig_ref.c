@@ -78,6 +78,7 @@ static int fail_read_errno = EIO;
 static int fail_read_count = 1;
 static int reject_load;
 static int reject_load_errno = EINVAL;
+static int check_on_write;
 static long fail_write_after = -1;
 static int fail_write_errno = EIO;
 static int fail_write_count = 1;
@@ -111,6 +112,8 @@ module_param(reject_load, int, 0644);
 MODULE_PARM_DESC(reject_load, "reject this many loads at RESUMING->STOP even when the data is good (<0: always)");
 module_param(reject_load_errno, int, 0644);
 MODULE_PARM_DESC(reject_load_errno, "positive errno of a rejected load (default EINVAL)");
+module_param(check_on_write, int, 0644);
+MODULE_PARM_DESC(check_on_write, "refuse a foreign header in write() with EINVAL (as mtty and hisi_acc do) instead of on RESUMING -> STOP");
 module_param(fail_write_after, long, 0644);
 MODULE_PARM_DESC(fail_write_after, "a resuming data_fd write fails once the session has received this many bytes (-1: off)");
 module_param(fail_write_errno, int, 0644);
@@ -636,6 +639,11 @@ static ssize_t vmref_resume_write(struct file *filp, const char __user *buf,
 		ret = -ENODEV;
 		goto out;
 	}
+	/* check_on_write: the write after the one that completed a foreign header fails */
+	if (READ_ONCE(check_on_write) && migf->err) {
+		ret = migf->err;
+		goto out;
+	}
 	/* fail_write_after: the write reaching the limit is cut short, the next one fails */
 	if (fail_write_after >= 0 && vmref_fault_dev_match(mdev_dev(migf->vd->mdev))) {
 		long left = fail_write_after - (long)migf->total;
@@ -653,6 +661,8 @@ static ssize_t vmref_resume_write(struct file *filp, const char __user *buf,
 		size_t n;
 
 		if (migf->rs == RS_SINK) {
+			if (READ_ONCE(check_on_write) && migf->err)
+				break;	/* returns the short count; the next write fails */
 			migf->total += count - done;
 			done = count;
 			break;
