@@ -382,6 +382,18 @@ describe('the journal, and a prepare that died half-way', () => {
     await expect(stat(journalOf(h, GPU_B_8GB_DEV))).rejects.toThrow();
   });
 
+  it('a dry run does not roll back (no lock, no write) but says a prepare was interrupted', async () => {
+    const h = await host('gpu-b');
+    await interrupted(h);
+    const r = await prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'), {dryRun: true});
+    expect(r).toMatchObject({
+      status: 'dry_run',
+      interrupted: {journal: journalOf(h, GPU_B_8GB_DEV), pid: process.pid, steps: [{param: 'ecc', from: true, to: false}, {param: 'encoder'}, {param: 'hdr'}]},
+    });
+    expect(schemaValid('output_prepare', r)).toBe(true);
+    expect(await migrationValues(h.sysfs, B_DIR)).toEqual({...B_BEFORE, ecc: '0', encoder: '2'});
+  });
+
   it('recoverInterruptedPrepare (for any command touching the device) rolls it back; then there is nothing to do', async () => {
     const h = await host('gpu-b');
     await interrupted(h);

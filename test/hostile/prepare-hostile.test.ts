@@ -3,7 +3,8 @@
  * incompatible destination prepared, and prepare never writes outside the device's own
  * `migration/` directory, whatever links the tree holds.
  */
-import {stat} from 'node:fs/promises';
+import {mkdtemp, readdir, rm, stat, symlink} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
 import path from 'node:path';
 
 import {ExitCode} from '../../src/lib/errors.js';
@@ -63,5 +64,19 @@ describe('#12.4 writes stay inside the device\'s own migration/ directory', () =
     await linkMigrationAttr(h, GPU_B_8GB_DEV, 'encoder', VICTIM);
     await expect(prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'))).rejects.toMatchObject({code: 'UNSAFE_PATH'});
     expect(await migrationValues(h.sysfs, mdevMigrationDir(VICTIM))).toEqual(victimBefore);
+  });
+
+  it('a lock directory linked out of the root: refused (exit 2) before any lock, journal or write', async () => {
+    const h = await host('gpu-b');
+    const outside = await mkdtemp(path.join(tmpdir(), 'vfio-mig-outside-'));
+    try {
+      await symlink(outside, path.join(h.root, 'run'));
+      const before = await migrationValues(h.sysfs, mdevMigrationDir(GPU_B_8GB_DEV));
+      await expect(prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json'))).rejects.toMatchObject({exitCode: ExitCode.input, code: 'LINK_ESCAPE'});
+      expect(await readdir(outside)).toEqual([]);
+      expect(await migrationValues(h.sysfs, mdevMigrationDir(GPU_B_8GB_DEV))).toEqual(before);
+    } finally {
+      await rm(outside, {recursive: true, force: true});
+    }
   });
 });

@@ -16,9 +16,11 @@ import type {ParamList, ParamValue} from '../model/types.js';
 import {validateParamList} from '../paramlist/index.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {
+  type JournalStep,
   journalRel,
   type ParamIO,
   type PrepareJournal,
+  readJournal,
   type RecoveredPrepare,
   recoverLocked,
   removeJournal,
@@ -61,6 +63,8 @@ export interface PrepareResult {
   rollback?: RollbackEntry[];
   /** An earlier prepare of this device that died half-way, rolled back before this one. */
   recovered?: RecoveredPrepare;
+  /** Dry run: an interrupted prepare's journal, which the next real prepare rolls back first. */
+  interrupted?: {journal: string; pid: number; started: string; steps: JournalStep[]};
   /** rollback_failed: the journal kept for the next command (absolute path). */
   journal?: string;
 }
@@ -100,6 +104,8 @@ export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamLis
   try {
     // Holding the lock, a journal can only be a dead prepare's: undo it before anything else.
     const recovered = options.dryRun ? undefined : await recoverLocked(sysfs, name, dir, io);
+    // A dry run takes no lock and changes nothing, but must not hide a half-prepared device.
+    const pending = options.dryRun ? await readJournal(sysfs, name, dir) : undefined;
     // Read again under the lock: what another prepare (or the recovery) did is now visible.
     const types = await readTypes(sysfs);
     const device = options.dryRun ? first : await readDevice(sysfs, id, types);
@@ -113,6 +119,7 @@ export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamLis
       reasons: compat.reasons,
       warnings: compat.warnings,
       ...(recovered ? {recovered} : {}),
+      ...(pending ? {interrupted: {journal: sysfs.pathOf(journalRel(name)), pid: pending.pid, started: pending.started, steps: pending.steps}} : {}),
     };
     if (!compat.compatible || meta === null) {
       return {status: 'not_compatible', ...base, scheme: meta?.scheme ?? null, steps: [], writes: 0};

@@ -151,8 +151,11 @@ function unreadable(file: string, why: string): VfioMigError {
 }
 
 /** The device's journal, or undefined when there is none; exit 5 when it is unusable. */
-export function readJournal(sysfs: SysfsRoot, device: string, dir: string): PrepareJournal | undefined {
+export async function readJournal(sysfs: SysfsRoot, device: string, dir: string): Promise<PrepareJournal | undefined> {
   const file = sysfs.pathOf(journalRel(device));
+  if (!(await sysfs.exists(journalRel(device)))) return undefined;
+  // Never read (or act on) a journal reached through a link out of the root.
+  await sysfs.resolve(journalRel(device));
   let text: string;
   try {
     const fd = openSync(file, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
@@ -262,7 +265,7 @@ export function unrestoredError(sysfs: SysfsRoot, journal: PrepareJournal, resto
  * Undefined when there was none; throws exit 5 (journal kept) when a value cannot be restored.
  */
 export async function recoverLocked(sysfs: SysfsRoot, device: string, dir: string, io: ParamIO): Promise<RecoveredPrepare | undefined> {
-  const journal = readJournal(sysfs, device, dir);
+  const journal = await readJournal(sysfs, device, dir);
   if (journal === undefined) return undefined;
   const restored = await restoreValues(io, journal.scheme, dir, journal.steps);
   if (restored.some((e) => !e.ok)) {

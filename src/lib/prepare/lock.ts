@@ -22,8 +22,9 @@ import {closeSync, constants as fsc, ftruncateSync, mkdirSync, openSync, readFil
 
 import {RuntimeFailure} from '../errors.js';
 import type {SysfsRoot} from '../sysfs/root.js';
+import {layout} from '../sysfs/layout.js';
 
-export const LOCK_DIR = 'run/vfio-mig';
+export const LOCK_DIR = layout.lockDir;
 
 /** flock(1)'s exit code when `-n` finds the lock taken (`-E`), distinct from its own errors. */
 const BUSY_EXIT = 75;
@@ -68,11 +69,19 @@ export interface LockOptions {
 export async function acquireDeviceLock(sysfs: SysfsRoot, deviceId: string, options: LockOptions = {}): Promise<DeviceLock> {
   const file = sysfs.pathOf(lockDirFile(deviceId, '.lock'));
   const dir = sysfs.pathOf(LOCK_DIR);
+  // The lock and the journal stay below the root even in a tree whose `run` is a link out
+  // of it: check what exists before creating anything, and the result after.
+  const parts = LOCK_DIR.split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const rel = parts.slice(0, i).join('/');
+    if (await sysfs.exists(rel)) await sysfs.resolve(rel);
+  }
   try {
     mkdirSync(dir, {recursive: true, mode: 0o755});
   } catch (error) {
     throw new RuntimeFailure(`${dir}: cannot create the lock directory: ${(error as NodeJS.ErrnoException).code ?? error}`, 'LOCK_FAILED');
   }
+  await sysfs.resolve(LOCK_DIR);
   let fd: number;
   try {
     fd = openSync(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o644);

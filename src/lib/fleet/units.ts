@@ -1,0 +1,171 @@
+/**
+ * What one host can take, as the schedulers' formats need it: its "units". A unit is one
+ * combination of metadata facts that a parameter list is checked against, with how many
+ * destinations (free instances of a type, free devices) have it.
+ *
+ * The rules are the compatibility module's (src/lib/compat): a unit has the model, and for
+ * each parameter ONE allowed interval (int) or ONE allowed value (str, bool, or "any").
+ * A type whose parameters allow several intervals or values becomes several units (the
+ * product), because Kubernetes node affinity ORs only whole terms: one term per unit index
+ * then tests each listed parameter with single expressions, and the affinity stays linear in
+ * the number of units. Units with identical facts on one host are merged (their slots add).
+ */
+import {cachedRange, deviceIdOf, deviceReasons, type Destination} from '../compat/index.js';
+import {RuntimeFailure} from '../errors.js';
+import {isSafeParamName, MAX_STR_VALUE} from '../model/params.js';
+import type {Inventory, MdevType, ParamList, ParamSpec, TypeMigration, VfioDevice} from '../model/types.js';
+
+/** One allowed alternative of a parameter within a unit. */
+export type Alternative =
+  | {type: 'int'; lo: number; hi: number}
+  | {type: 'bool'; value: boolean | 'any'}
+  | {type: 'str'; value: string | {any: true}}
+  /** allowed_values is empty: no value is accepted. */
+  | {type: 'none'};
+
+export type UnitFacts =
+  | {scheme: 'v3'; model: string; params: [string, Alternative][]}
+  | {scheme: 'v4'; model: string; version: string};
+
+export interface Unit {
+  facts: UnitFacts;
+  /** Destinations with these facts: free instances of types plus free usable devices. */
+  slots: number;
+  /** Free devices among the slots (device ids), for the "not the source device itself" rule. */
+  devices: string[];
+  /** Where the unit comes from: `<parent>/<type>` or a PCI device's BDF (for people). */
+  origins: string[];
+}
+
+/** What a host offers per type: free instances (for the simple per-type labels and traits). */
+export interface OfferedType {
+  id: string;
+  available_instances: number | null;
+  models: string[];
+}
+
+export interface HostFacts {
+  host: string;
+  units: Unit[];
+  types: OfferedType[];
+}
+
+/** A host may not describe more combinations per type than this (labels stay under 64 KiB anyway). */
+export const MAX_COMBINATIONS_PER_TYPE = 4096;
+
+const SAFE_MAX = Number.MAX_SAFE_INTEGER;
+
+/** The disjoint, sorted intervals an int parameter allows (adjacent ones merged). */
+export function intIntervals(spec: ParamSpec): {lo: number; hi: number}[] {
+  if (spec.allowed_values === undefined) return [{lo: -SAFE_MAX, hi: SAFE_MAX}];
+  const raw: {lo: number; hi: number}[] = [];
+  for (const entry of spec.allowed_values) {
+    if (typeof entry === 'number' && Number.isSafeInteger(entry)) raw.push({lo: entry, hi: entry});
+    else if (typeof entry === 'string') {
+      const range = cachedRange(entry);
+      if (range && range.min <= range.max) raw.push({lo: range.min, hi: range.max});
+    }
+  }
+  raw.sort((a, b) => a.lo - b.lo || a.hi - b.hi);
+  const merged: {lo: number; hi: number}[] = [];
+  for (const r of raw) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && r.lo <= last.hi + 1) last.hi = Math.max(last.hi, r.hi);
+    else merged.push({...r});
+  }
+  return merged;
+}
+
+/** Every alternative a parameter allows (at least one: `none` when nothing is allowed). */
+export function alternatives(spec: ParamSpec): Alternative[] {
+  let alts: Alternative[];
+  if (spec.type === 'int') {
+    alts = intIntervals(spec).map((r) => ({type: 'int', ...r}));
+  } else if (spec.type === 'bool') {
+    if (spec.allowed_values === undefined) alts = [{type: 'bool', value: 'any'}];
+    else {
+      const t = spec.allowed_values.includes(true);
+      const f = spec.allowed_values.includes(false);
+      alts = t && f ? [{type: 'bool', value: 'any'}] : t ? [{type: 'bool', value: true}] : f ? [{type: 'bool', value: false}] : [];
+    }
+  } else if (spec.allowed_values === undefined) {
+    alts = [{type: 'str', value: {any: true}}];
+  } else {
+    // A value longer than MAX_STR_VALUE is refused whatever the metadata says.
+    const values = [...new Set(spec.allowed_values.filter((v): v is string => typeof v === 'string' && v.length <= MAX_STR_VALUE))].sort();
+    alts = values.map((value) => ({type: 'str', value}));
+  }
+  return alts.length > 0 ? alts : [{type: 'none'}];
+}
+
+/** The unit facts a type's metadata expands to (the product of its parameters' alternatives). */
+export function expandMetadata(meta: TypeMigration, where: string): UnitFacts[] {
+  if (meta.scheme === 'v4') {
+    const out: UnitFacts[] = [];
+    for (const m of meta.models) for (const version of new Set(m.versions)) out.push({scheme: 'v4', model: m.model, version});
+    return out;
+  }
+  const names = Object.keys(meta.params)
+    .filter((n) => isSafeParamName(n))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const perParam = names.map((n) => alternatives(meta.params[n] as ParamSpec));
+  const count = perParam.reduce((n, alts) => n * alts.length, 1);
+  if (count > MAX_COMBINATIONS_PER_TYPE) {
+    throw new RuntimeFailure(
+      `${where}: its allowed_values combine into ${count} alternatives, more than ${MAX_COMBINATIONS_PER_TYPE}; scheduler labels cannot describe it (use select or compat)`,
+      'TOO_MANY_COMBINATIONS',
+    );
+  }
+  let combos: [string, Alternative][][] = [[]];
+  names.forEach((name, i) => {
+    const next: [string, Alternative][][] = [];
+    for (const combo of combos) for (const alt of perParam[i] as Alternative[]) next.push([...combo, [name, alt]]);
+    combos = next;
+  });
+  return combos.map((params) => ({scheme: 'v3', model: meta.model, params}));
+}
+
+/** A list that names no real source: deviceReasons is asked about the device alone. */
+const PROBE: ParamList = {apiVersion: 'vfio-mig/v1', kind: 'ParamList', scheme: 'v4', model: '', version: '', source: {host: '\0', device: '\0'}};
+
+/** Whether select could prepare `device` for some source other than itself (not in use, readable). */
+function usableDevice(host: string, type: MdevType | null, device: VfioDevice, meta: TypeMigration): boolean {
+  const dest: Destination = {host, type, device, migration: meta};
+  return deviceReasons(PROBE, dest).every((r) => r.code === 'IS_SOURCE');
+}
+
+/** The units of one host snapshot, in a stable order (by facts). */
+export function hostFacts(inv: Inventory): HostFacts {
+  const byKey = new Map<string, Unit>();
+  const add = (meta: TypeMigration, slots: number, devices: string[], origin: string) => {
+    if (slots === 0) return;
+    for (const facts of expandMetadata(meta, `${inv.host} ${origin}`)) {
+      const key = JSON.stringify(facts);
+      const unit = byKey.get(key);
+      if (unit) {
+        unit.slots += slots;
+        unit.devices.push(...devices);
+        unit.origins.push(origin);
+      } else byKey.set(key, {facts, slots, devices: [...devices], origins: [origin]});
+    }
+  };
+  const types: OfferedType[] = [];
+  for (const type of inv.types) {
+    const meta = type.migration;
+    const models = meta === null ? [] : meta.scheme === 'v3' ? [meta.model] : meta.models.map((m) => m.model);
+    types.push({id: type.id, available_instances: type.available_instances ?? null, models});
+    if (meta === null) continue;
+    const devices = inv.devices
+      .filter((d) => d.kind === 'mdev' && d.parent === type.parent && d.type_id === type.id && usableDevice(inv.host, type, d, meta))
+      .map(deviceIdOf);
+    // Unknown available_instances: select still offers a new device of the type.
+    const fresh = type.available_instances === undefined ? 1 : type.available_instances;
+    add(meta, fresh + devices.length, devices, `${type.parent}/${type.id}`);
+  }
+  for (const d of inv.devices) {
+    if (d.kind !== 'pci' || d.type_migration === null) continue;
+    if (usableDevice(inv.host, null, d, d.type_migration)) add(d.type_migration, 1, [d.bdf], d.bdf);
+  }
+  const units = [...byKey.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, u]) => u);
+  return {host: inv.host, units, types};
+}

@@ -1,0 +1,142 @@
+/**
+ * A generated fleet for the equivalence test: hosts whose types and devices exercise every
+ * rule select applies (models, schemes, missing parameters, wrong types, multi-interval and
+ * negative ranges, restricted/any strings and bools, empty allowed lists, in-use and
+ * unreadable devices, no free instances, unknown free instances, PCI variant devices, long
+ * names that need digests) and sources that hit each of them, IS_SOURCE included.
+ */
+import type {AllowedValue, Inventory, MdevType, ParamList, ParamSpec, ParamValue, TypeMigration, VfioDevice} from '../../src/lib/model/types.js';
+
+export function rng(seed: number): () => number {
+  let s = seed | 0;
+  return () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const LONG_MODEL = `vendor-x.example.com/${'g'.repeat(70)}`;
+export const MODELS = ['vendor-a.com/gfx', 'vendor-b.com/gfx', LONG_MODEL];
+const LONG_PARAM = `a_parameter_name_that_is_much_longer_than_fifty_characters_${'x'.repeat(10)}`;
+
+const INT_ALLOWED: (AllowedValue[] | undefined)[] = [['1024-8192', 16384], ['0-64'], undefined, ['-10--2', 5], [], [4, '8-8', '9-12']];
+const BOOL_ALLOWED: (AllowedValue[] | undefined)[] = [undefined, [true], [false], [true, false], []];
+const STR_ALLOWED: (AllowedValue[] | undefined)[] = [['v1', 'v2'], undefined, ['v1'], ['x y/z', 'v2'], ['', 'v3']];
+
+export const PARAM_NAMES = ['mem', 'ecc', 'profile', 'q', LONG_PARAM];
+
+function specFor(name: string, r: () => number): ParamSpec {
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)] as T;
+  if (name === 'ecc') {
+    const allowed = pick(BOOL_ALLOWED);
+    return {type: 'bool', init_value: true, off_value: false, ...(allowed === undefined ? {} : {allowed_values: allowed})};
+  }
+  if (name === 'profile') {
+    const allowed = pick(STR_ALLOWED);
+    return {type: 'str', init_value: 'v2', off_value: 'v1', ...(allowed === undefined ? {} : {allowed_values: allowed})};
+  }
+  const allowed = pick(INT_ALLOWED);
+  return {type: 'int', init_value: 4, ...(name === 'q' ? {off_value: 0} : {}), ...(allowed === undefined ? {} : {allowed_values: allowed})};
+}
+
+function valueFor(spec: ParamSpec, r: () => number): ParamValue {
+  if (spec.type === 'bool') return r() < 0.5;
+  if (spec.type === 'str') return ['v1', 'v2', 'v3', 'x y/z', ''][Math.floor(r() * 5)] as string;
+  return [4, 5, 16384, 8192, 9000, -5, -11, 0, 64, 65, 10, 8][Math.floor(r() * 12)] as number;
+}
+
+function migrationFor(r: () => number): TypeMigration {
+  if (r() < 0.12) {
+    return {scheme: 'v4', models: [{model: 'vendor-c.com/v', versions: r() < 0.5 ? ['1.0', '1.1'] : ['1.1']}]};
+  }
+  const params: Record<string, ParamSpec> = {};
+  for (const name of PARAM_NAMES) if (r() < 0.75) params[name] = specFor(name, r);
+  // A parameter of the wrong type sometimes.
+  if (r() < 0.1) params.mem = {type: 'str', init_value: 'a', allowed_values: ['a']};
+  return {scheme: 'v3', model: MODELS[Math.floor(r() * MODELS.length)] as string, params};
+}
+
+function hex(n: number, w: number): string {
+  return n.toString(16).padStart(w, '0');
+}
+
+export function generateHost(h: number, r: () => number): Inventory {
+  const host = h === 7 ? `host-${'long'.repeat(20)}-${h}` : `host-${String(h).padStart(3, '0')}`;
+  const types: MdevType[] = [];
+  const devices: VfioDevice[] = [];
+  const nTypes = 1 + Math.floor(r() * 4);
+  for (let t = 0; t < nTypes; t++) {
+    const meta = r() < 0.05 ? null : migrationFor(r);
+    const aiPick = r();
+    const type: MdevType = {
+      id: `vgfx-${t}`,
+      parent: `0000:${hex(0x60 + (t % 2), 2)}:00.0`,
+      migration: meta,
+      problems: meta === null ? ['bad metadata'] : [],
+      ...(aiPick < 0.1 ? {} : {available_instances: aiPick < 0.45 ? 0 : Math.floor(r() * 4)}),
+    };
+    types.push(type);
+    const nDev = Math.floor(r() * 3);
+    for (let d = 0; d < nDev; d++) {
+      let migration: VfioDevice['migration'] = null;
+      if (meta?.scheme === 'v3' && r() < 0.9) {
+        const values: Record<string, ParamValue> = {};
+        for (const [name, spec] of Object.entries(meta.params)) values[name] = spec.init_value;
+        migration = {scheme: 'v3', model: meta.model, values};
+      } else if (meta?.scheme === 'v4' && r() < 0.9) {
+        migration = {scheme: 'v4', model: meta.models[0]!.model, version: meta.models[0]!.versions[0]!};
+      }
+      devices.push({
+        kind: 'mdev',
+        uuid: `${hex(h, 8)}-${hex(t, 4)}-4000-8000-${hex(d, 12)}`,
+        parent: type.parent,
+        type_id: type.id,
+        migration,
+        in_use: r() < 0.3 ? {pids: [100 + d]} : null,
+        problems: [],
+      });
+    }
+  }
+  if (r() < 0.2) {
+    const meta = migrationFor(r);
+    const values: Record<string, ParamValue> = {};
+    if (meta.scheme === 'v3') for (const [name, spec] of Object.entries(meta.params)) values[name] = spec.init_value;
+    devices.push({
+      kind: 'pci',
+      bdf: '0000:01:00.2',
+      driver: 'mlx5_vfio_pci',
+      type_migration: meta,
+      migration: meta.scheme === 'v3' ? {scheme: 'v3', model: meta.model, values} : {scheme: 'v4', model: meta.models[0]!.model, version: meta.models[0]!.versions[0]!},
+      in_use: r() < 0.3 ? {pids: [7]} : null,
+      problems: [],
+    });
+  }
+  return {apiVersion: 'vfio-mig/v1', kind: 'Inventory', host, taken_at: '2026-12-03T00:00:00Z', types, devices};
+}
+
+export function generateFleet(hosts: number, seed = 14): Inventory[] {
+  const r = rng(seed);
+  return Array.from({length: hosts}, (_, h) => generateHost(h, r));
+}
+
+/** Random parameter lists over the same vocabulary (some fit nowhere). */
+export function generateLists(count: number, seed = 41): ParamList[] {
+  const r = rng(seed);
+  const lists: ParamList[] = [];
+  for (let i = 0; i < count; i++) {
+    const source = {host: `host-${String(Math.floor(r() * 250)).padStart(3, '0')}`, device: `${hex(i, 8)}-0000-4000-8000-000000000000`};
+    if (r() < 0.1) {
+      lists.push({apiVersion: 'vfio-mig/v1', kind: 'ParamList', scheme: 'v4', model: 'vendor-c.com/v', version: r() < 0.5 ? '1.0' : '1.1', source});
+      continue;
+    }
+    const params: Record<string, ParamValue> = {};
+    for (const name of PARAM_NAMES) {
+      if (r() < 0.5) continue;
+      params[name] = valueFor(name === 'ecc' ? {type: 'bool', init_value: true} : name === 'profile' ? {type: 'str', init_value: ''} : {type: 'int', init_value: 0}, r);
+    }
+    lists.push({apiVersion: 'vfio-mig/v1', kind: 'ParamList', scheme: 'v3', model: MODELS[Math.floor(r() * MODELS.length)] as string, params, source});
+  }
+  return lists;
+}
