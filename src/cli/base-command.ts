@@ -2,6 +2,7 @@ import {Command, Errors, Flags, Interfaces} from '@oclif/core';
 
 import {ExitCode, type ExitCodeValue, VfioMigError} from '../lib/errors.js';
 import {SysfsRoot} from '../lib/sysfs/root.js';
+import {escapeControls} from './render.js';
 
 /** Version of the JSON/YAML envelope every command prints (schemas/output/envelope.schema.json). */
 export const ENVELOPE_API_VERSION = 'vfio-mig/v1';
@@ -106,7 +107,7 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
         result: outcome.result,
       });
     } else {
-      const text = outcome.human();
+      const text = escapeControls(outcome.human());
       if (text !== '') this.out.write(text.endsWith('\n') ? text : `${text}\n`);
     }
     if (outcome.exitCode !== 0) this.exit(outcome.exitCode);
@@ -139,7 +140,8 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
         error: details === undefined ? {code, message} : {code, message, details},
       });
     } else {
-      process.stderr.write(`vfio-mig: ${message}\n`);
+      // Messages quote names and pointers from files: escaped as human output is.
+      process.stderr.write(`vfio-mig: ${escapeControls(message)}\n`);
       if (code === 'INTERNAL' && process.env.DEBUG) process.stderr.write(`${err.stack ?? ''}\n`);
     }
     this.exit(exitCode);

@@ -26,3 +26,27 @@ export function plural(n: number, word: string, pluralWord = `${word}s`): string
 export function showValue(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
+
+/**
+ * Control characters, as a terminal would act on them: C0 except newline, DEL, C1 (0x9b is a
+ * CSI on some terminals), line/paragraph separators and bidirectional overrides (text that
+ * reads differently from what it is).
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Human output made safe for a terminal: every control character but newline is shown as a
+ * visible escape (`\x1b`, `\r`, `\u202e`), so text from another host, a file, a stream or
+ * sysfs cannot move the cursor, clear a line or ring the bell. The one place this is done:
+ * BaseCommand passes every human text and every error message through it.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    if (c === '\0') return '\\0';
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}

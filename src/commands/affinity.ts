@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {type AffinityResult, affinityFor} from '../lib/fleet/affinity.js';
 import {printable} from '../lib/fleet/host.js';
 import {DEFAULT_MAX_UNITS} from '../lib/fleet/labels.js';
@@ -14,7 +15,7 @@ export interface AffinityCommandResult extends AffinityResult {
 export default class Affinity extends BaseCommand<typeof Affinity, AffinityCommandResult> {
   static override summary = 'Print the Kubernetes nodeAffinity that selects exactly the hosts whose vfio-mig labels can take a source.';
   static override description =
-    'For a source device, parameter list or stream header: a required nodeAffinity (YAML, for spec.affinity) whose terms test the labels `vfio-mig labels` writes, with the rules select applies (docs/fleet-labels.md). --max-units must be at least the largest `vfio-mig.dev/units` in the fleet. Exit 0, 1 when no host can take the source whatever it offers (the affinity then matches no node), 2 bad input.';
+    'For a source device, parameter list or stream header: a required nodeAffinity (YAML, for spec.affinity) whose terms test the labels `vfio-mig labels` writes, with the rules select applies (docs/fleet-labels.md). --max-units must be at least the largest `vfio-mig.dev/units` in the fleet.' + exitCodes({0: 'the affinity written', 1: 'no host can take the source whatever it offers (the affinity then matches no node)'});
   static override examples = [
     '<%= config.bin %> affinity --source src.json',
     '<%= config.bin %> affinity --source cb422412-cf4b-4ce8-b578-bf742f23d32d',

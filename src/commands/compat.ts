@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {showValue} from '../cli/render.js';
 import {type CompatResult, checkCompat, type Reason} from '../lib/compat/index.js';
 import {inventoryDestination, liveDestination, resolveSource} from '../lib/compat/resolve.js';
@@ -27,7 +28,7 @@ function render(r: CompatResult): string {
 export default class Compat extends BaseCommand<typeof Compat, CompatResult> {
   static override summary = 'Can a destination (mdev type or device) take a source? The verdict and every reason.';
   static override description =
-    'Exit 0 compatible, 1 not compatible, 2 input error. Reasons: MODEL_MISMATCH, SCHEME_MISMATCH, PARAM_MISSING, WRONG_TYPE, NOT_ALLOWED (with the allowed set), VERSION_NOT_OFFERED, DEVICE_IN_USE, DEVICE_UNREADABLE, IS_SOURCE, NO_METADATA; warnings: KEEPS_NON_INIT_VALUE, NO_AVAILABLE_INSTANCES. With --inventory the check runs offline on host snapshots.';
+    'Reasons: MODEL_MISMATCH, SCHEME_MISMATCH, PARAM_MISSING, WRONG_TYPE, NOT_ALLOWED (with the allowed set), VERSION_NOT_OFFERED, DEVICE_IN_USE, DEVICE_UNREADABLE, IS_SOURCE, NO_METADATA; warnings: KEEPS_NON_INIT_VALUE, NO_AVAILABLE_INSTANCES. With --inventory the check runs offline on host snapshots.' + exitCodes({0: 'compatible', 1: 'not compatible: every reason is listed'});
   static override examples = [
     '<%= config.bin %> compat --source src.json --dest vgfx-8GB',
     '<%= config.bin %> compat --source cb422412-cf4b-4ce8-b578-bf742f23d32d --dest vgfx-4GB',

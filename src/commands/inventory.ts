@@ -3,6 +3,7 @@ import {writeFile} from 'node:fs/promises';
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {InputError} from '../lib/errors.js';
 import {readInventory} from '../lib/enumerate/index.js';
 import type {Inventory} from '../lib/model/types.js';
@@ -11,7 +12,7 @@ import {documentFormat, serializeDocument} from '../lib/paramlist/index.js';
 export default class InventoryCommand extends BaseCommand<typeof InventoryCommand, Inventory> {
   static override summary = 'Snapshot this host: mdev types, models, parameter metadata, free instances, devices and their values.';
   static override description =
-    'compat and select read these files with --inventory FILE... to check a fleet offline, without access to the hosts.';
+    'compat and select read these files with --inventory FILE... to check a fleet offline, without access to the hosts.' + exitCodes({0: 'the inventory written'});
   static override examples = ['<%= config.bin %> inventory --out /var/lib/vfio-mig/$(hostname).json'];
 
   static override flags = {

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {InputError, RuntimeFailure} from '../lib/errors.js';
 import {fleetHost, printable} from '../lib/fleet/host.js';
 import {DEFAULT_MAX_UNITS, hostLabels, TooManyUnits} from '../lib/fleet/labels.js';
@@ -21,7 +22,7 @@ export interface LabelsResult {
 export default class Labels extends BaseCommand<typeof Labels, LabelsResult> {
   static override summary = "Write this host's Kubernetes node labels (an NFD feature file): what it can take, for `vfio-mig affinity`.";
   static override description =
-    'Labels in the vfio-mig.dev/ namespace for every offered type and model, and per unit (one combination of model and allowed parameter values) its free destinations and parameter facts (docs/fleet-labels.md). Written atomically (a dot-file renamed into place), under 64 KiB, with `# +expiry-time`. Exit 0 written, 2 bad flags or inventory, 3 the labels cannot be written (more units than --max-units, over 64 KiB, a write error; the old file is left as it was).';
+    'Labels in the vfio-mig.dev/ namespace for every offered type and model, and per unit (one combination of model and allowed parameter values) its free destinations and parameter facts (docs/fleet-labels.md). Written atomically (a dot-file renamed into place), under 64 KiB, with `# +expiry-time`.' + exitCodes({0: 'written', 3: 'the labels cannot be written (more units than --max-units, over 64 KiB, a write error; the old file is left as it was)'});
   static override examples = [
     '<%= config.bin %> labels',
     '<%= config.bin %> labels --out - --inventory gpu-a.json',

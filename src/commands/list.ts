@@ -1,4 +1,5 @@
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {plural, showValue, table} from '../cli/render.js';
 import {readDevices} from '../lib/enumerate/index.js';
 import type {VfioDevice} from '../lib/model/types.js';
@@ -28,7 +29,7 @@ export default class List extends BaseCommand<typeof List, ListResult> {
     'mdev devices (sys/bus/mdev/devices) with their type and current migration/<param> values or ' +
     'migration/device_model and version; PCI devices bound to vfio-pci or a vfio-pci variant driver ' +
     '(mlx5_vfio_pci, hisi_acc_vfio_pci, ...) with their IOMMU group and vfio-dev cdev; NVIDIA vGPU 17+ VFs ' +
-    'with their creatable and current vGPU types. A device whose VFIO group is open is shown as in use.';
+    'with their creatable and current vGPU types. A device whose VFIO group is open is shown as in use.' + exitCodes({0: 'the devices listed'});
 
   static override examples = ['<%= config.bin %> list', '<%= config.bin %> list --yaml --sysfs-root fixtures/hosts/pci-vf'];
 

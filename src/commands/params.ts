@@ -3,6 +3,7 @@ import {writeFile} from 'node:fs/promises';
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {InputError} from '../lib/errors.js';
 import type {ParamList} from '../lib/model/types.js';
 import {buildParamList, documentFormat, serializeDocument} from '../lib/paramlist/index.js';
@@ -10,7 +11,7 @@ import {buildParamList, documentFormat, serializeDocument} from '../lib/paramlis
 export default class Params extends BaseCommand<typeof Params, ParamList> {
   static override summary = "Print a source device's migration parameter list (what a destination must match).";
   static override description =
-    'RFC v3: the model and every parameter whose value differs from its off_value, plus every parameter that has no off_value. RFC v4: the model and version string. With where it came from (host, device, type). Written as JSON (or YAML) to stdout or --out FILE; compat, select and prepare read it.';
+    'RFC v3: the model and every parameter whose value differs from its off_value, plus every parameter that has no off_value. RFC v4: the model and version string. With where it came from (host, device, type). Written as JSON (or YAML) to stdout or --out FILE; compat, select and prepare read it.' + exitCodes({0: 'the parameter list written'});
   static override examples = [
     '<%= config.bin %> params cb422412-cf4b-4ce8-b578-bf742f23d32d --out src.json',
     '<%= config.bin %> params 0000:01:00.1 --format yaml',

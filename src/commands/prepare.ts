@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {showValue, table} from '../cli/render.js';
 import {readParamListFile} from '../lib/paramlist/index.js';
 import {type PrepareHooks, prepareDevice, prepareError, type PrepareResult} from '../lib/prepare/index.js';
@@ -75,8 +76,7 @@ export default class Prepare extends BaseCommand<typeof Prepare, PrepareResult> 
   static override description = [
     'For each destination parameter: the source value if listed, else its off_value, else keep (reported). Writes in parameter-name order, skips values already right, reads each write back, and holds an flock on <root>/run/vfio-mig/<device>.lock while writing.',
     'Before its first write it records the old and new values in <root>/run/vfio-mig/<device>.journal; on a refused write every value already written is restored in reverse order. A prepare that died half-way (its journal left behind) is rolled back first, by the next prepare.',
-    'Exit 0 prepared, 1 not compatible, 2 input error, 3 a write was refused (and rolled back) or the device is locked by another prepare, 5 restoring failed (the values to restore are named).',
-  ].join('\n');
+  ].join('\n') + exitCodes({0: 'prepared (with --dry-run: the plan)', 1: 'not compatible: nothing written', 3: 'a write was refused (every value written was restored) or the device is locked by another prepare', 5: 'restoring failed: the values to restore are named'});
   static override examples = [
     '<%= config.bin %> prepare 50042111-191b-421a-9586-d94555853d83 --params src.json --dry-run',
     'ssh src vfio-mig params cb422412-cf4b-4ce8-b578-bf742f23d32d | <%= config.bin %> prepare 50042111-191b-421a-9586-d94555853d83 --params -',

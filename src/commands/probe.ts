@@ -48,8 +48,8 @@ export default class Probe extends BaseCommand<typeof Probe, ProbeResult> {
     'failure with every device usable, 4 a device needed a reset, 5 recovery failed.';
 
   static override examples = [
-    '<%= config.bin %> probe --source 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --dest mtty-2',
-    '<%= config.bin %> probe --source 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --out src.probe    # on the source host',
+    '<%= config.bin %> probe --source 50042111-191b-421a-9586-d94555853d83 --dest mtty-2',
+    '<%= config.bin %> probe --source 50042111-191b-421a-9586-d94555853d83 --out src.probe    # on the source host',
     '<%= config.bin %> probe --in src.probe --dest mtty-1                                      # on the destination host',
   ];
 

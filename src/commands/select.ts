@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {table} from '../cli/render.js';
 import {resolveSource} from '../lib/compat/resolve.js';
 import {readInventory} from '../lib/enumerate/index.js';
@@ -42,7 +43,7 @@ function render(r: SelectResult, all: boolean): string {
 export default class Select extends BaseCommand<typeof Select, SelectResult> {
   static override summary = 'Rank every (host, type, free device) that can take a source, with the reason for each rank.';
   static override description =
-    'Ranked by: an existing free device needing no writes; fewest parameter writes; most values equal to the type init_value; most free instances. Exit 0 when some destination can take the source, 1 when none can.';
+    'Ranked by: an existing free device needing no writes; fewest parameter writes; most values equal to the type init_value; most free instances.' + exitCodes({0: 'some destination can take the source', 1: 'none can (with --all: why)'});
   static override examples = [
     '<%= config.bin %> select --source src.json --inventory hosts/*.json',
     '<%= config.bin %> select --source cb422412-cf4b-4ce8-b578-bf742f23d32d --all',

@@ -1,6 +1,7 @@
 import {Args} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {fields, showValue} from '../cli/render.js';
 import {deviceType, findTypes, isSysfsName, normalizeDeviceId, readDevice, readDevices, readTypes} from '../lib/enumerate/index.js';
 import {InputError} from '../lib/errors.js';
@@ -45,8 +46,9 @@ function describeDevice(device: VfioDevice, type: MdevType | null): string {
 
 export default class Show extends BaseCommand<typeof Show, ShowResult> {
   static override summary = 'Show everything about one device (UUID or BDF) or mdev type.';
+  static override description = exitCodes({0: 'shown'}).trimStart();
   static override examples = [
-    '<%= config.bin %> show 0000:3b:00.2',
+    '<%= config.bin %> show 0000:01:00.1',
     '<%= config.bin %> show vgfx-8GB --sysfs-root fixtures/hosts/gpu-a',
   ];
 

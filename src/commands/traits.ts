@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {InputError} from '../lib/errors.js';
 import {fleetHost, printable} from '../lib/fleet/host.js';
 import {writeAtomic} from '../lib/fleet/nfd.js';
@@ -15,7 +16,7 @@ export type TraitsResult =
 export default class Traits extends BaseCommand<typeof Traits, TraitsResult> {
   static override summary = "Write this host's Nova provider config with CUSTOM_ traits, or print a source's flavor extra specs.";
   static override description =
-    'Without --source: the provider config YAML (/etc/nova/provider_config/) giving this compute node ($COMPUTE_NODE, or --provider-name) traits for the models, v4 versions and bool parameter values it can take. With --source: the flavor extra specs (trait:CUSTOM_X=required) a source needs. Traits cannot express integer ranges, string values, that the facts hold on one type, or free capacity: those are listed and left to `vfio-mig compat` at pre-migration. Exit 0, 2 bad input, 3 write error.';
+    'Without --source: the provider config YAML (/etc/nova/provider_config/) giving this compute node ($COMPUTE_NODE, or --provider-name) traits for the models, v4 versions and bool parameter values it can take. With --source: the flavor extra specs (trait:CUSTOM_X=required) a source needs. Traits cannot express integer ranges, string values, that the facts hold on one type, or free capacity: those are listed and left to `vfio-mig compat` at pre-migration.' + exitCodes({0: 'written', 3: 'a write error'});
   static override examples = [
     '<%= config.bin %> traits',
     '<%= config.bin %> traits --out - --inventory gpu-a.json',

@@ -1,4 +1,5 @@
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {fields, plural, showValue, table} from '../cli/render.js';
 import {readTypes} from '../lib/enumerate/index.js';
 import {formatAllowed} from '../lib/model/params.js';
@@ -55,7 +56,7 @@ export default class Types extends BaseCommand<typeof Types, TypesResult> {
     'Reads every parent under sys/class/mdev_bus and each of its mdev_supported_types: name, description, ' +
     'device_api, available_instances, and the device model with its migration parameters (RFC v3 ' +
     'migration_info.json) or version strings (RFC v4 migration_device_models). Bad vendor metadata is ' +
-    'shown as a problem of its type.';
+    'shown as a problem of its type.' + exitCodes({0: 'the types listed (none is not an error)'});
 
   static override examples = [
     '<%= config.bin %> types',

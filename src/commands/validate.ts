@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {exitCodes} from '../cli/help.js';
 import {plural} from '../cli/render.js';
 import {type ValidationReport, validateFile, validateHost} from '../lib/validate/index.js';
 
@@ -15,7 +16,7 @@ export default class Validate extends BaseCommand<typeof Validate, ValidateResul
     'With files: checks each migration_info.json (RFC v3 parameters or v4 versions), migration_device_models, ' +
     'parameter list or inventory against its JSON Schema and the rules a schema cannot say (values of the ' +
     'declared type, well-formed "min-max" ranges, init_value and off_value allowed, safe parameter names). ' +
-    'Without files: every type and device on the sysfs root. Exit 0 valid, 1 invalid, 2 unreadable.';
+    'Without files: every type and device on the sysfs root.' + exitCodes({0: 'valid', 1: 'invalid: every problem is listed'});
 
   static override examples = [
     '<%= config.bin %> validate fixtures/metadata/gfx-v3.json',

@@ -62,13 +62,17 @@ describe('migrate commands without a VFIO device', () => {
   });
 
   it('the engine missing or not executable: a clear one-line error saying how to build it', () => {
-    const missing = runCli(['migrate', 'caps', SRC], {env: {VFIO_MIG_ENGINE: '/nonexistent/vfio-mig-engine'}});
+    // On a host that has the device: a missing device is refused (exit 2) before the engine starts.
+    const missing = runCli(['migrate', 'caps', SRC, '--sysfs-root', fixtureHost('gpu-a')], {env: {VFIO_MIG_ENGINE: '/nonexistent/vfio-mig-engine'}});
     expect(missing.code).toBe(3);
     expect(missing.stderr).toBe('vfio-mig: migration engine not found at /nonexistent/vfio-mig-engine: it is named by VFIO_MIG_ENGINE: point that at an engine, or unset it to use the package\'s\n');
     const copy = path.join(tmp.dir, 'engine-no-x');
     copyFileSync(ENGINE, copy);
     chmodSync(copy, 0o644);
-    const noexec = runCli(['migrate', 'verify', '--in', '/dev/null'], {env: {VFIO_MIG_ENGINE: copy}});
+    // A regular file: /dev/null, a device node, is refused before the engine starts.
+    const empty = path.join(tmp.dir, 'empty.state');
+    writeFileSync(empty, '');
+    const noexec = runCli(['migrate', 'verify', '--in', empty], {env: {VFIO_MIG_ENGINE: copy}});
     expect(noexec.code).toBe(3);
     expect(noexec.stderr).toMatch(/not executable \(mode 644\): chmod 755 it, or it is named by VFIO_MIG_ENGINE/);
   });

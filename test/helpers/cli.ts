@@ -19,9 +19,9 @@ export interface CliRun {
 }
 
 /** Run the built CLI (`npm run build` first) as a user would, in a subprocess. */
-export function runCli(args: string[], options: {env?: Record<string, string>; input?: string | Buffer} = {}): CliRun {
+export function runCli(args: string[], options: {env?: Record<string, string>; input?: string | Buffer; cwd?: string} = {}): CliRun {
   const result = spawnSync(process.execPath, [path.join(repoRoot, 'bin/run.js'), ...args], {
-    cwd: repoRoot,
+    cwd: options.cwd ?? repoRoot,
     encoding: 'utf8',
     input: options.input,
     env: {...process.env, NODE_OPTIONS: '', VFIO_MIG_SYSFS_ROOT: '', ...options.env},

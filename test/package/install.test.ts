@@ -6,7 +6,7 @@
  * registry only for what the cache lacks).
  */
 import {spawnSync, type SpawnSyncReturns} from 'node:child_process';
-import {existsSync, mkdirSync, readFileSync} from 'node:fs';
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
 
 import {tempDir} from '../engine/helpers.js';
@@ -99,12 +99,18 @@ describe('installed with npm install --ignore-scripts', () => {
     expect(env.result.version).toMatch(/^vfio-mig-engine \d+\.\d+\.\d+ \(protocol 1,/);
   });
 
-  test('migrate caps on a missing device: the engine says so, exit 2 (not "engine not found")', () => {
+  test('migrate verify through the prebuilt engine: 100 zero bytes are no stream, exit 3', () => {
+    const zeros = path.join(tmp.dir, 'zeros.vfm');
+    writeFileSync(zeros, Buffer.alloc(100));
+    const run = vfioMig(['migrate', 'verify', '--in', zeros]);
+    expect([run.code, run.stderr]).toEqual([3, 'vfio-mig: stream corrupt at byte 0: bad magic (not a vfio-mig stream)\n']);
+  });
+
+  test('migrate caps on a missing device: a clean error, exit 2 (not "engine not found")', () => {
     const run = vfioMig(['migrate', 'caps', MISSING, '--sysfs-root', fixtureHost('gpu-a')]);
     expect(run.code).toBe(2);
-    expect(run.stderr).toBe(
-      `vfio-mig: mdev device ${MISSING} not found (${fixtureHost('gpu-a')}/sys/bus/mdev/devices/${MISSING}/iommu_group)\n`,
-    );
+    // The CLI finds the missing device itself (issue #12 item 7), before it starts the engine.
+    expect(run.stderr).toBe(`vfio-mig: ${MISSING}: no such mdev device under ${fixtureHost('gpu-a')}/sys/bus/mdev/devices; see 'vfio-mig list'\n`);
   });
 
   test('engine build: compiles the shipped source into $XDG_DATA_HOME, outside the package; then it is used', () => {
@@ -115,6 +121,6 @@ describe('installed with npm install --ignore-scripts', () => {
     expect(existsSync(path.join(pkgDir, 'engine/build'))).toBe(false);
     expect(parseEnvelope(vfioMig(['engine', 'path', '--json'], {XDG_DATA_HOME: data}), 'engine path').result).toMatchObject({source: 'user', path: built});
     const run = vfioMig(['migrate', 'caps', MISSING, '--sysfs-root', fixtureHost('gpu-a')], {XDG_DATA_HOME: data});
-    expect([run.code, run.stderr]).toEqual([2, expect.stringMatching(/^vfio-mig: mdev device .* not found/)]);
+    expect([run.code, run.stderr]).toEqual([2, expect.stringMatching(/^vfio-mig: .*: no such mdev device under /)]);
   });
 });

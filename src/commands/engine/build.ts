@@ -1,4 +1,5 @@
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {type EngineBuildResult, buildEngine} from '../../lib/engine/build.js';
 
@@ -11,7 +12,7 @@ export default class EngineBuild extends BaseCommand<typeof EngineBuild, EngineB
     'temporary directory, runs the new binary\'s self test, and moves it to ' +
     '$XDG_DATA_HOME/vfio-mig/engine/<version>/<platform>/ (default ~/.local/share), where the migrate ' +
     'commands find it before the prebuilt one. Nothing is written inside the package. Needs make and a C11 ' +
-    'compiler with libc headers (Debian: build-essential). Exit 3 when the build or the self test fails.';
+    'compiler with libc headers (Debian: build-essential).' + exitCodes({0: 'built and self-tested', 3: 'the build or the self test failed'});
 
   static override examples = ['<%= config.bin %> engine build', 'CC=clang <%= config.bin %> engine build'];
 

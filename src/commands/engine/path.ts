@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {engineVersion} from '../../lib/engine/build.js';
 import {type EngineSource, engineCandidates, locateEngine} from '../../lib/engine/locate.js';
@@ -26,7 +27,7 @@ export default class EnginePath extends BaseCommand<typeof EnginePath, EnginePat
   static override description =
     'Looks in order at $VFIO_MIG_ENGINE (alone, when set), the checkout\'s engine/build/, your own build ' +
     '(`vfio-mig engine build`: $XDG_DATA_HOME/vfio-mig/engine/<version>/<platform>/) and the package\'s ' +
-    'prebuilt static engine for this platform (linux x64, arm64). Exit 3 when none is there or it cannot run.';
+    'prebuilt static engine for this platform (linux x64, arm64).' + exitCodes({0: 'the engine found and runnable', 3: 'none is there or it cannot run'});
 
   static override examples = ['<%= config.bin %> engine path'];
 

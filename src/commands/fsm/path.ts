@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {exitCodes} from '../../cli/help.js';
 import {
   type KernelTable,
   type MigFlagName,
@@ -50,9 +51,8 @@ export default class FsmPath extends BaseCommand<typeof FsmPath, FsmPathResult> 
     "Reproduces the kernel's vfio_mig_get_next_state (its vfio_from_fsm_table and state_flags_table, for " +
     'the latest kernel or 6.1) for a device with the given migration flags, and prints the states in order ' +
     '(RUNNING -> STOP -> STOP_COPY). States are names (stop_copy, RUNNING_P2P) or numbers 0..7; flags are a ' +
-    'list (stop_copy,p2p,pre_copy) or a number (0x7). Exit 0 with the path, 1 when the kernel refuses the ' +
-    'transition (the reason is printed: e.g. STOP_COPY -> PRE_COPY, a state the flags do not support, ERROR ' +
-    'as target, PRE_COPY on 6.1), 2 for an unknown state or flag.';
+    'list (stop_copy,p2p,pre_copy) or a number (0x7). The kernel refuses, ' +
+    'for example, STOP_COPY -> PRE_COPY, a state the flags do not support, ERROR as target, PRE_COPY on 6.1.' + exitCodes({0: 'the path', 1: 'the kernel refuses the transition (the reason is printed)'});
 
   static override examples = [
     '<%= config.bin %> fsm path RUNNING STOP_COPY --flags stop_copy,p2p',

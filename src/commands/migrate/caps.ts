@@ -1,10 +1,11 @@
 import {Args} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {EngineError} from '../../lib/engine/errors.js';
+import {requireDevice} from '../../lib/enumerate/index.js';
 import {flagNames, MigFlag, stateName, type MigStateValue} from '../../lib/fsm/states.js';
-import {deviceArg} from '../../lib/migrate/args.js';
 import {startEngine} from '../../lib/migrate/session.js';
 
 export interface CapsResult {
@@ -22,13 +23,13 @@ export default class MigrateCaps extends BaseCommand<typeof MigrateCaps, CapsRes
   static override description =
     'Opens the device through the engine (its IOMMU group on a Type1v2 container) and reads ' +
     'VFIO_DEVICE_FEATURE_MIGRATION (STOP_COPY, P2P, PRE_COPY), the current state and, where the ' +
-    'kernel and driver offer it, MIG_DATA_SIZE. Needs root and the device not in use.';
+    'kernel and driver offer it, MIG_DATA_SIZE. Needs root and the device not in use.' + exitCodes({0: 'the capabilities read', 3: 'runtime failure: the engine could not open or query the device'});
 
-  static override examples = ['<%= config.bin %> migrate caps 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13'];
+  static override examples = ['<%= config.bin %> migrate caps 50042111-191b-421a-9586-d94555853d83'];
   static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address'})};
 
   protected async execute(): Promise<Outcome<CapsResult>> {
-    const device = deviceArg(this.args.device);
+    const device = await requireDevice(this.sysfs(), this.args.device);
     const engine = await startEngine();
     try {
       const opened = await engine.request('open', {device, sysfs_root: this.sysfs().root});

@@ -1,6 +1,9 @@
 import {Args, Flags} from '@oclif/core';
 
+import {requireDevice} from '../../lib/enumerate/index.js';
+import {checkInputFile} from '../../lib/format/input.js';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {withEvents} from '../../cli/progress.js';
 import {loadDevice, type LoadResult} from '../../lib/migrate/load.js';
@@ -11,11 +14,11 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
     "Reads the stream's header and checks it against the destination (model, parameters, prepared values) " +
     'before touching the device; then RESUMING, each chunk verified before it reaches the device, STOP (the ' +
     'driver validates the state) and RUNNING. A corrupt or truncated stream, or state the driver rejects, ' +
-    "resets the device and exits 3 (\"stream corrupt at byte N\").";
+    "resets the device and exits 3 (\"stream corrupt at byte N\")." + exitCodes({0: 'loaded, the device running', 3: 'a corrupt stream or a refused load: the destination was reset', 4: 'the destination went to ERROR and was reset', 5: 'recovery failed: the device needs attention'});
 
   static override examples = [
     '<%= config.bin %> migrate load 0e352e90-823f-4f5d-9221-86e662934044 --in gpu.state',
-    'ssh src vfio-mig migrate save 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --out - | <%= config.bin %> migrate load 0e352e90-823f-4f5d-9221-86e662934044 --in -',
+    'ssh src vfio-mig migrate save 50042111-191b-421a-9586-d94555853d83 --out - | <%= config.bin %> migrate load 0e352e90-823f-4f5d-9221-86e662934044 --in -',
   ];
 
   static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address of the destination'})};
@@ -27,6 +30,10 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
   };
 
   protected async execute(): Promise<Outcome<LoadResult>> {
+    // Usage errors (exit 2) found before the engine starts: a missing device, an input that is
+    // not a regular file (a FIFO would block the engine's read).
+    await requireDevice(this.sysfs(), this.args.device);
+    if (this.flags.in !== '-') await checkInputFile(this.flags.in, 'state stream');
     const result = await withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
       loadDevice({
         sysfs: this.sysfs(),

@@ -1,6 +1,8 @@
 import {Flags} from '@oclif/core';
 
+import {requireDevice} from '../../lib/enumerate/index.js';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {withEvents} from '../../cli/progress.js';
 import {runMigration, type RunResult} from '../../lib/migrate/run.js';
@@ -10,10 +12,10 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
   static override description =
     'Checks the destination against the source (model, parameters, prepared values), then saves from the ' +
     'source while loading into the destination. On any failure the source goes back to RUNNING and the ' +
-    'destination is reset; the source is left in STOP only once the destination runs.';
+    'destination is reset; the source is left in STOP only once the destination runs.' + exitCodes({0: 'migrated', 3: 'runtime failure: the source is back in RUNNING, the destination reset', 4: 'a device went to ERROR and was reset', 5: 'recovery failed: a device needs attention'});
 
   static override examples = [
-    '<%= config.bin %> migrate run --source 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --dest 0e352e90-823f-4f5d-9221-86e662934044',
+    '<%= config.bin %> migrate run --source 50042111-191b-421a-9586-d94555853d83 --dest 0e352e90-823f-4f5d-9221-86e662934044',
   ];
 
   protected override jsonLines = true;
@@ -25,6 +27,9 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
   };
 
   protected async execute(): Promise<Outcome<RunResult>> {
+    // Missing devices are usage errors (exit 2), found before the engine starts.
+    await requireDevice(this.sysfs(), this.flags.source);
+    await requireDevice(this.sysfs(), this.flags.dest);
     const result = await withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
       runMigration({
         sysfs: this.sysfs(),

@@ -1,8 +1,10 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {exitCodes} from '../../cli/help.js';
 import {fields, plural} from '../../cli/render.js';
 import {withEvents} from '../../cli/progress.js';
+import {requireDevice} from '../../lib/enumerate/index.js';
 import {saveDevice, type SaveResult} from '../../lib/migrate/save.js';
 
 export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveResult> {
@@ -11,11 +13,11 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
     'RUNNING [-> PRE_COPY rounds] -> STOP_COPY, the state streamed by the engine in checksummed chunks ' +
     '(or bare bytes with --raw), then STOP (or RUNNING with --resume). A file is written under a temporary ' +
     'name and renamed when complete. On any failure the source goes back to RUNNING (or is reset if it went ' +
-    'to ERROR) and no file is left behind. With --out - the state goes to stdout and every message to stderr.';
+    'to ERROR) and no file is left behind. With --out - the state goes to stdout and every message to stderr.' + exitCodes({0: 'saved', 3: 'runtime failure: the source is back in RUNNING, no file left behind', 4: 'the source went to ERROR and was reset', 5: 'recovery failed: the device needs attention'});
 
   static override examples = [
-    '<%= config.bin %> migrate save 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --out gpu.state',
-    '<%= config.bin %> migrate save 9a1d3c4e-57f2-4b8e-9d61-0c2f8a7b5e13 --out - --precopy-rounds 4 | ssh dst vfio-mig migrate load 0e352e90-823f-4f5d-9221-86e662934044 --in -',
+    '<%= config.bin %> migrate save 50042111-191b-421a-9586-d94555853d83 --out gpu.state',
+    '<%= config.bin %> migrate save 50042111-191b-421a-9586-d94555853d83 --out - --precopy-rounds 4 | ssh dst vfio-mig migrate load 0e352e90-823f-4f5d-9221-86e662934044 --in -',
   ];
 
   static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address of the source'})};
@@ -30,6 +32,8 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
 
   protected async execute(): Promise<Outcome<SaveResult>> {
     this.stdoutIsData = this.flags.out === '-';
+    // A missing device is a usage error (exit 2), found before the engine starts.
+    await requireDevice(this.sysfs(), this.args.device);
     const result = await withEvents({json: this.jsonEnabled(), stream: this.stdoutIsData ? process.stderr : process.stdout}, (onEvent) =>
       saveDevice({
         sysfs: this.sysfs(),

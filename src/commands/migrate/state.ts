@@ -1,9 +1,10 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {exitCodes} from '../../cli/help.js';
 import {InputError} from '../../lib/errors.js';
 import {parseState, stateName} from '../../lib/fsm/states.js';
-import {deviceArg} from '../../lib/migrate/args.js';
+import {requireDevice} from '../../lib/enumerate/index.js';
 import {DeviceControl, type StepRecord} from '../../lib/migrate/control.js';
 import {startEngine} from '../../lib/migrate/session.js';
 
@@ -19,12 +20,12 @@ export default class MigrateState extends BaseCommand<typeof MigrateState, State
     'Without flags: the current state. --set walks the kernel\'s arcs one SET at a time (so a failure ' +
     'names its arc) and refuses transitions the kernel refuses; --reset issues VFIO_DEVICE_RESET, the only ' +
     'way out of ERROR. The kernel returns a device to RUNNING when its last user closes it, so a state ' +
-    'set here lasts only while the engine holds the device: use it for diagnostics.';
+    'set here lasts only while the engine holds the device: use it for diagnostics.' + exitCodes({0: 'the state (after --set or --reset)', 3: 'runtime failure: a transition refused by the driver, the device usable', 4: 'the device went to ERROR and was reset', 5: 'recovery failed: the device needs attention'});
 
   static override examples = [
-    '<%= config.bin %> migrate state 0000:3b:00.2',
-    '<%= config.bin %> migrate state 0000:3b:00.2 --set stop_copy',
-    '<%= config.bin %> migrate state 0000:3b:00.2 --reset',
+    '<%= config.bin %> migrate state 0000:01:00.1',
+    '<%= config.bin %> migrate state 0000:01:00.1 --set stop_copy',
+    '<%= config.bin %> migrate state 0000:01:00.1 --reset',
   ];
 
   static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address'})};
@@ -34,9 +35,9 @@ export default class MigrateState extends BaseCommand<typeof MigrateState, State
   };
 
   protected async execute(): Promise<Outcome<StateResult>> {
-    const device = deviceArg(this.args.device);
     const target = this.flags.set === undefined ? undefined : parseState(this.flags.set);
     if (target !== undefined && stateName(target) === 'ERROR') throw new InputError('ERROR cannot be set; it is where a failing device goes', 'BAD_STATE');
+    const device = await requireDevice(this.sysfs(), this.args.device);
     const engine = await startEngine();
     try {
       const control = await DeviceControl.open(engine, device, this.sysfs().root);

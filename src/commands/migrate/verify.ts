@@ -1,7 +1,9 @@
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {exitCodes} from '../../cli/help.js';
 import {fields, plural} from '../../cli/render.js';
+import {checkInputFile} from '../../lib/format/input.js';
 import {parseHeader, type StreamHeader} from '../../lib/migrate/header.js';
 import {startEngine} from '../../lib/migrate/session.js';
 
@@ -15,12 +17,15 @@ export interface VerifyResult {
 
 export default class MigrateVerify extends BaseCommand<typeof MigrateVerify, VerifyResult> {
   static override summary = 'Check a saved state stream: framing, every chunk checksum, the trailer.';
-  static override description = 'Reads the whole stream without a device. A bad stream exits 3 with "stream corrupt at byte N".';
+  static override description = 'Reads the whole stream without a device.' + exitCodes({0: 'the stream is intact', 3: 'the stream is corrupt ("stream corrupt at byte N")'});
   static override examples = ['<%= config.bin %> migrate verify --in gpu.state'];
   static override flags = {in: Flags.string({required: true, description: 'file to read, or - for stdin'})};
 
   protected async execute(): Promise<Outcome<VerifyResult>> {
     const input = this.flags.in;
+    // The engine reads the file; a FIFO would block it and a directory fail as "read: Is a
+    // directory": refused here, exit 2, as every other input.
+    if (input !== '-') await checkInputFile(input, 'state stream');
     const engine = await startEngine(input === '-' ? 0 : undefined);
     try {
       const checked = await engine.request('verify', input === '-' ? {in_fd: 3} : {in_path: input});

@@ -1,10 +1,9 @@
 import {hostname} from 'node:os';
-import {readdir, readlink} from 'node:fs/promises';
 import path from 'node:path';
 
 import {InputError} from '../errors.js';
 import {parseDeviceModels, parseMigrationInfo, typeMigrationFromInfo} from '../model/metadata.js';
-import {isSafeParamName, parseSysfsValue, withArticle} from '../model/params.js';
+import {isSafeParamName, parseSysfsValue, setOwn, withArticle} from '../model/params.js';
 import type {
   DeviceMigration,
   DeviceUse,
@@ -17,6 +16,7 @@ import type {
   TypeMigration,
   VfioDevice,
 } from '../model/types.js';
+import {layout} from '../sysfs/layout.js';
 import {SysfsRoot} from '../sysfs/root.js';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -24,9 +24,7 @@ export const BDF = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 /** Type ids and parent names as sysfs names them (`nvidia-35`, `0000:65:00.0`, `mtty`). */
 const SYSFS_NAME = /^[A-Za-z0-9_.:+-]{1,255}$/;
 
-const MDEV_BUS = 'sys/class/mdev_bus';
-const MDEV_DEVICES = 'sys/bus/mdev/devices';
-const PCI_DEVICES = 'sys/bus/pci/devices';
+const {mdevDevices: MDEV_DEVICES, pciDevices: PCI_DEVICES} = layout;
 
 /** Device identifiers as users type them: UUIDs in any case, BDFs with or without domain. */
 export function normalizeDeviceId(id: string): {kind: 'mdev' | 'pci'; id: string} | undefined {
@@ -43,7 +41,7 @@ export function isSysfsName(name: string): boolean {
 
 /** The host's name: `proc/sys/kernel/hostname` below the root, else this machine's. */
 export async function hostName(sysfs: SysfsRoot): Promise<string> {
-  const name = await sysfs.readOptional('proc/sys/kernel/hostname').catch(() => undefined);
+  const name = await sysfs.readOptional(layout.hostnameFile).catch(() => undefined);
   return name?.trim() || hostname();
 }
 
@@ -87,7 +85,7 @@ async function guarded<T>(problems: string[], fallback: T, read: () => Promise<T
 }
 
 async function readType(sysfs: SysfsRoot, parent: string, id: string): Promise<MdevType> {
-  const dir = `${MDEV_BUS}/${parent}/mdev_supported_types/${id}`;
+  const dir = layout.typeDir(parent, id);
   const problems: string[] = [];
   const attr = (name: string) => guarded(problems, undefined, () => sysfs.readOptional(`${dir}/${name}`));
   const [name, description, deviceApi, available] = await Promise.all([
@@ -109,17 +107,27 @@ async function readType(sysfs: SysfsRoot, parent: string, id: string): Promise<M
 
 /** Every mdev parent's supported types, sorted by parent then type id. */
 export async function readTypes(sysfs: SysfsRoot): Promise<MdevType[]> {
-  const parents = (await sysfs.listOptional(MDEV_BUS)).filter((e) => isSysfsName(e.name));
+  await sysfs.checkHost();
+  const parents = (await sysfs.listOptional(layout.mdevBus)).filter((e) => isSysfsName(e.name));
   const perParent = await Promise.all(
-    parents.map(async (parent) => {
-      const ids = (await sysfs.listOptional(`${MDEV_BUS}/${parent.name}/mdev_supported_types`)).filter(
-        (e) => e.isDirectory && isSysfsName(e.name),
-      );
+    parents.map(async (parent): Promise<MdevType[]> => {
+      let ids;
+      try {
+        ids = (await sysfs.listOptional(layout.typesDir(parent.name))).filter((e) => e.isDirectory && isSysfsName(e.name));
+      } catch (error) {
+        // A parent that cannot be listed (a link loop) is that parent's problem, not the host's:
+        // it is shown as one unreadable entry so the problem is not lost.
+        if (!(error instanceof InputError)) throw error;
+        return [{id: UNREADABLE_TYPE, parent: parent.name, migration: null, problems: [error.message]}];
+      }
       return Promise.all(ids.map((t) => readType(sysfs, parent.name, t.name)));
     }),
   );
   return perParent.flat();
 }
+
+/** The type id shown for a parent whose mdev_supported_types cannot be listed. */
+export const UNREADABLE_TYPE = '(unreadable)';
 
 /** Current values of a device's `migration/` files, parsed by the type's declared parameters. */
 async function readDeviceMigration(
@@ -129,10 +137,10 @@ async function readDeviceMigration(
   problems: string[],
 ): Promise<DeviceMigration | null> {
   if (meta === null) return null;
-  const files = (await sysfs.listOptional(`${dir}/migration`)).map((e) => e.name);
+  const files = (await guarded(problems, [], () => sysfs.listOptional(layout.migrationDir(dir)))).map((e) => e.name);
   if (meta.scheme === 'v4') {
-    const model = await guarded(problems, undefined, () => sysfs.readOptional(`${dir}/migration/device_model`));
-    const version = await guarded(problems, undefined, () => sysfs.readOptional(`${dir}/migration/version`));
+    const model = await guarded(problems, undefined, () => sysfs.readOptional(layout.migrationFile(dir, 'device_model')));
+    const version = await guarded(problems, undefined, () => sysfs.readOptional(layout.migrationFile(dir, 'version')));
     if (model === undefined || version === undefined) {
       problems.push('migration/device_model or migration/version missing');
       return null;
@@ -142,42 +150,47 @@ async function readDeviceMigration(
   const values: Record<string, ParamValue> = {};
   for (const [name, spec] of Object.entries(meta.params)) {
     if (!isSafeParamName(name)) continue;
-    const text = await guarded(problems, undefined, () => sysfs.readOptional(`${dir}/migration/${name}`));
+    const text = await guarded(problems, undefined, () => sysfs.readOptional(layout.migrationFile(dir, name)));
     if (text === undefined) {
       problems.push(`migration/${name}: declared by the type but missing on the device`);
       continue;
     }
     const value = parseSysfsValue(spec.type, text);
     if (value === undefined) problems.push(`migration/${name}: ${JSON.stringify(text)} is not ${withArticle(spec.type)}`);
-    else values[name] = value;
+    // defineProperty, not `values[name] =`: a parameter named `__proto__` stays a value.
+    else setOwn(values, name, value);
   }
   for (const file of files) {
-    if (!(file in meta.params)) problems.push(`migration/${file}: not declared in migration_info.json`);
+    // Own names only: `toString` is not declared just because every object inherits it.
+    if (!Object.hasOwn(meta.params, file)) problems.push(`migration/${file}: not declared in migration_info.json`);
   }
   return {scheme: 'v3', model: meta.model, values};
 }
 
-/** Which processes hold a VFIO group or cdev open: `proc/<pid>/fd/*` links, read once. */
-export async function readVfioUsers(sysfs: SysfsRoot): Promise<Map<string, number[]>> {
+/** The `/dev/vfio/...` nodes a device is reached through: its group, and its cdev if any. */
+function vfioNodes(group: number | undefined, vfioDev?: string): string[] {
+  return [...(group === undefined ? [] : [layout.vfioGroup(group)]), ...(vfioDev === undefined ? [] : [layout.vfioCdev(vfioDev)])];
+}
+
+/**
+ * Which processes hold one of `wanted` (`/dev/vfio/<group>`, `/dev/vfio/devices/vfioN`) open:
+ * `proc/<pid>/fd/*` links. Reading every fd of every process costs seconds on a busy host, so
+ * there is no scan at all unless one of the wanted nodes exists under the root's dev/vfio.
+ */
+export async function readVfioUsers(sysfs: SysfsRoot, wanted?: Iterable<string>): Promise<Map<string, number[]>> {
   const users = new Map<string, number[]>();
-  let pids: string[];
-  try {
-    pids = (await readdir(sysfs.pathOf('proc'))).filter((n) => /^\d+$/.test(n));
-  } catch {
-    return users;
+  const look = new Set<string>();
+  for (const node of wanted ?? []) {
+    if (node.startsWith(`/${layout.vfioDevRoot}/`) && (await sysfs.exists(node.slice(1)))) look.add(node);
   }
+  if (look.size === 0) return users;
+  const pids = (await sysfs.names(layout.proc)).filter((n) => /^\d+$/.test(n));
   await Promise.all(
     pids.map(async (pid) => {
-      const fdDir = sysfs.pathOf(`proc/${pid}/fd`);
-      let fds: string[];
-      try {
-        fds = await readdir(fdDir);
-      } catch {
-        return; // gone, or not ours to see
-      }
-      for (const fd of fds) {
-        const target = await readlink(path.join(fdDir, fd)).catch(() => '');
-        if (!target.startsWith('/dev/vfio/') || target === '/dev/vfio/vfio') continue;
+      const fdDir = layout.procFdDir(pid);
+      for (const fd of await sysfs.names(fdDir)) {
+        const target = (await sysfs.linkTarget(`${fdDir}/${fd}`)) ?? '';
+        if (!look.has(target)) continue;
         const list = users.get(target) ?? [];
         if (!list.includes(Number(pid))) list.push(Number(pid));
         users.set(target, list);
@@ -188,11 +201,17 @@ export async function readVfioUsers(sysfs: SysfsRoot): Promise<Map<string, numbe
   return users;
 }
 
+/** Fill in `in_use` of devices read with `in_use: null`, with one scan for all of them. */
+async function markUsers(sysfs: SysfsRoot, devices: VfioDevice[]): Promise<void> {
+  const nodes = devices.flatMap((d) => vfioNodes(d.iommu_group, d.kind === 'pci' ? d.vfio_dev : undefined));
+  if (nodes.length === 0) return;
+  const users = await readVfioUsers(sysfs, nodes);
+  if (users.size === 0) return;
+  for (const d of devices) d.in_use = useOf(users, d.iommu_group, d.kind === 'pci' ? d.vfio_dev : undefined);
+}
+
 function useOf(users: Map<string, number[]>, group: number | undefined, vfioDev?: string): DeviceUse | null {
-  const pids = [
-    ...(group === undefined ? [] : (users.get(`/dev/vfio/${group}`) ?? [])),
-    ...(vfioDev === undefined ? [] : (users.get(`/dev/vfio/devices/${vfioDev}`) ?? [])),
-  ];
+  const pids = vfioNodes(group, vfioDev).flatMap((node) => users.get(node) ?? []);
   return pids.length === 0 ? null : {pids: [...new Set(pids)].sort((a, b) => a - b)};
 }
 
@@ -200,15 +219,17 @@ async function groupOf(sysfs: SysfsRoot, dir: string): Promise<number | undefine
   return intOrUndefined(await sysfs.linkName(`${dir}/iommu_group`));
 }
 
-async function readMdevDevice(
-  sysfs: SysfsRoot,
-  uuid: string,
-  types: MdevType[],
-  users: Map<string, number[]>,
-): Promise<MdevDevice> {
-  const dir = `${MDEV_DEVICES}/${uuid}`;
+async function readMdevDevice(sysfs: SysfsRoot, uuid: string, types: MdevType[]): Promise<MdevDevice> {
+  const dir = layout.mdevDevice(uuid);
   const problems: string[] = [];
-  const real = await sysfs.resolve(dir);
+  let real: string;
+  try {
+    real = await sysfs.resolve(dir);
+  } catch (error) {
+    // A device directory that cannot be followed (a link loop) is that device's problem only.
+    if (!(error instanceof InputError)) throw error;
+    return {kind: 'mdev', uuid, parent: '', type_id: '', migration: null, in_use: null, problems: [error.message]};
+  }
   const parent = path.posix.basename(path.posix.dirname(real));
   const typeId = (await sysfs.linkName(`${dir}/mdev_type`)) ?? '';
   if (typeId === '') problems.push('mdev_type link missing');
@@ -216,7 +237,7 @@ async function readMdevDevice(
   const group = await groupOf(sysfs, dir);
   const driver = await sysfs.linkName(`${dir}/driver`);
   const migration = await readDeviceMigration(sysfs, dir, type?.migration ?? null, problems);
-  const device: MdevDevice = {kind: 'mdev', uuid, parent, type_id: typeId, migration, in_use: useOf(users, group), problems};
+  const device: MdevDevice = {kind: 'mdev', uuid, parent, type_id: typeId, migration, in_use: null, problems};
   if (group !== undefined) device.iommu_group = group;
   if (driver !== undefined) device.driver = driver;
   return device;
@@ -237,18 +258,14 @@ export function parseVgpuTypes(text: string): NvidiaVgpuType[] {
   return types;
 }
 
-async function readPciDevice(
-  sysfs: SysfsRoot,
-  bdf: string,
-  users: Map<string, number[]>,
-): Promise<PciVfioDevice | undefined> {
-  const dir = `${PCI_DEVICES}/${bdf}`;
+async function readPciDevice(sysfs: SysfsRoot, bdf: string): Promise<PciVfioDevice | undefined> {
+  const dir = layout.pciDevice(bdf);
   const driver = await sysfs.linkName(`${dir}/driver`);
   const vgpuTypes = await sysfs.readOptional(`${dir}/nvidia/creatable_vgpu_types`).catch(() => undefined);
   if (!isVfioPciDriver(driver) && vgpuTypes === undefined) return undefined;
   const problems: string[] = [];
   const group = await groupOf(sysfs, dir);
-  const vfioDev = (await sysfs.listOptional(`${dir}/vfio-dev`)).find((e) => /^vfio\d+$/.test(e.name))?.name;
+  const vfioDev = (await guarded(problems, [], () => sysfs.listOptional(`${dir}/vfio-dev`))).find((e) => /^vfio\d+$/.test(e.name))?.name;
   const meta = await guarded(problems, {migration: null, problems: []}, () => readTypeMigration(sysfs, dir));
   problems.push(...meta.problems);
   const migration = await readDeviceMigration(sysfs, dir, meta.migration, problems);
@@ -258,7 +275,7 @@ async function readPciDevice(
     driver: driver ?? '',
     type_migration: meta.migration,
     migration,
-    in_use: useOf(users, group, vfioDev),
+    in_use: null,
     problems,
   };
   const vendor = await sysfs.readOptional(`${dir}/vendor`).catch(() => undefined);
@@ -283,39 +300,54 @@ async function readPciDevice(
 
 /** mdev instances and PCI devices bound to vfio-pci (or a variant driver) or offering vGPU sysfs. */
 export async function readDevices(sysfs: SysfsRoot, types?: MdevType[]): Promise<VfioDevice[]> {
+  await sysfs.checkHost();
   const knownTypes = types ?? (await readTypes(sysfs));
-  const users = await readVfioUsers(sysfs);
   const uuids = (await sysfs.listOptional(MDEV_DEVICES)).map((e) => e.name).filter((n) => UUID.test(n));
   const bdfs = (await sysfs.listOptional(PCI_DEVICES)).map((e) => e.name).filter((n) => BDF.test(n));
-  const mdevs = await Promise.all(uuids.map((u) => readMdevDevice(sysfs, u, knownTypes, users)));
-  const pcis = (await Promise.all(bdfs.map((b) => readPciDevice(sysfs, b, users)))).filter(
+  const mdevs = await Promise.all(uuids.map((u) => readMdevDevice(sysfs, u, knownTypes)));
+  const pcis = (await Promise.all(bdfs.map((b) => readPciDevice(sysfs, b)))).filter(
     (d): d is PciVfioDevice => d !== undefined,
   );
-  return [...mdevs, ...pcis];
+  const devices = [...mdevs, ...pcis];
+  await markUsers(sysfs, devices);
+  return devices;
+}
+
+/**
+ * A device id as typed, checked to exist on the host before anything opens it (the engine
+ * would report a missing device as a runtime failure): the normalized id, or InputError (exit 2).
+ */
+export async function requireDevice(sysfs: SysfsRoot, id: string): Promise<string> {
+  const parsed = normalizeDeviceId(id);
+  if (!parsed) throw new InputError(`${id}: not an mdev UUID or a PCI address (0000:65:00.0)`, 'BAD_DEVICE_ID');
+  await sysfs.checkHost();
+  if (!(await sysfs.exists(layout.device(parsed.kind, parsed.id)))) {
+    const where = sysfs.pathOf(parsed.kind === 'mdev' ? MDEV_DEVICES : PCI_DEVICES);
+    throw new InputError(`${parsed.id}: no such ${parsed.kind === 'mdev' ? 'mdev' : 'PCI'} device under ${where}; see 'vfio-mig list'`, 'NO_DEVICE');
+  }
+  return parsed.id;
 }
 
 /** One device by UUID or BDF; InputError naming the device when there is none. */
 export async function readDevice(sysfs: SysfsRoot, id: string, types?: MdevType[]): Promise<VfioDevice> {
   const parsed = normalizeDeviceId(id);
   if (!parsed) throw new InputError(`${id}: not an mdev UUID or a PCI address (0000:65:00.0)`, 'BAD_DEVICE_ID');
+  await requireDevice(sysfs, id);
   if (parsed.kind === 'mdev') {
-    if (!(await sysfs.exists(`${MDEV_DEVICES}/${parsed.id}`))) {
-      throw new InputError(`${parsed.id}: no such mdev device under ${sysfs.pathOf(MDEV_DEVICES)}; see 'vfio-mig list'`, 'NO_DEVICE');
-    }
     const knownTypes = types ?? (await readTypes(sysfs));
-    return readMdevDevice(sysfs, parsed.id, knownTypes, await readVfioUsers(sysfs));
+    const device = await readMdevDevice(sysfs, parsed.id, knownTypes);
+    await markUsers(sysfs, [device]);
+    return device;
   }
-  if (!(await sysfs.exists(`${PCI_DEVICES}/${parsed.id}`))) {
-    throw new InputError(`${parsed.id}: no such PCI device under ${sysfs.pathOf(PCI_DEVICES)}; see 'vfio-mig list'`, 'NO_DEVICE');
-  }
-  const device = await readPciDevice(sysfs, parsed.id, await readVfioUsers(sysfs));
+  const device = await readPciDevice(sysfs, parsed.id);
   if (!device) throw new InputError(`${parsed.id}: not bound to vfio-pci or a vfio-pci variant driver`, 'NOT_VFIO');
+  await markUsers(sysfs, [device]);
   return device;
 }
 
 /** The sysfs directory of a device (root-relative), for reading and writing `migration/`. */
 export function deviceDir(device: VfioDevice): string {
-  return device.kind === 'mdev' ? `${MDEV_DEVICES}/${device.uuid}` : `${PCI_DEVICES}/${device.bdf}`;
+  return device.kind === 'mdev' ? layout.mdevDevice(device.uuid) : layout.pciDevice(device.bdf);
 }
 
 export function deviceId(device: VfioDevice): string {

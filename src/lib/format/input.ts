@@ -1,4 +1,5 @@
-import {open} from 'node:fs/promises';
+import {constants as fsc, type Stats} from 'node:fs';
+import {open, stat} from 'node:fs/promises';
 
 import {InputError} from '../errors.js';
 
@@ -26,24 +27,58 @@ async function readStdin(limit: number, what: string): Promise<Buffer> {
 
 /**
  * The one way input documents are read: a file (or stdin for `-`) as UTF-8 text, refused
- * before it is read when it is not a regular file or larger than `limit`; every error names
+ * before it is read when it not a regular file or larger than `limit`; every error names
  * the file and what it was meant to be.
  */
 export async function readInputText(file: string, limit: number, what: string): Promise<string> {
   if (file === '-') return decode(await readStdin(limit, what), 'stdin');
+  await checkInputFile(file, what);
   let handle;
   try {
-    handle = await open(file, 'r');
+    // O_NONBLOCK: a FIFO swapped in after the check must not block the open (fstat refuses it).
+    handle = await open(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new InputError(`${file}: cannot read ${what}: ${code === 'ENOENT' ? 'no such file' : code}`, code);
+    throw cannotRead(file, what, error);
   }
   try {
     const info = await handle.stat();
-    if (!info.isFile()) throw new InputError(`${file}: not a regular file; not a ${what}`, 'NOT_FILE');
+    if (!info.isFile()) throw notRegular(file, what, info);
     if (info.size > limit) throw new InputError(`${file}: larger than ${limit} bytes; not a ${what}`, 'TOO_LARGE');
     return decode(await handle.readFile(), file);
   } finally {
     await handle.close();
   }
+}
+
+function cannotRead(file: string, what: string, error: unknown): InputError {
+  const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code;
+  return new InputError(`${file}: cannot read ${what}: ${why}`, code);
+}
+
+function kindOf(info: Stats): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a FIFO';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device node';
+  return 'something other than a file';
+}
+
+function notRegular(file: string, what: string, info: Stats): InputError {
+  return new InputError(`${file}: not a regular file; not a ${what} (it is ${kindOf(info)}; use - for stdin)`, 'NOT_FILE');
+}
+
+/**
+ * Refuse, without opening it, an input that not a regular file: opening a FIFO blocks until
+ * a writer comes, so `validate fifo` would hang. Exit 2 (InputError). For readers that hand
+ * the path on (the engine reads `migrate verify --in`), this is the whole check.
+ */
+export async function checkInputFile(file: string, what: string): Promise<void> {
+  let info: Stats;
+  try {
+    info = await stat(file);
+  } catch (error) {
+    throw cannotRead(file, what, error);
+  }
+  if (!info.isFile()) throw notRegular(file, what, info);
 }

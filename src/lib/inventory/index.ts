@@ -105,7 +105,16 @@ export async function parseInventory(text: string, what = 'inventory'): Promise<
     const {parseYamlOrJson} = await import('../format/yaml.js');
     data = parseYamlOrJson(text, what);
   }
+  // `vfio-mig inventory --json` output is taken as its result, as params' envelope is by the
+  // parameter list reader: the same document two ways should not be refused one way.
+  if (isInventoryEnvelope(data)) data = data.result;
   return validateInventory(data, what);
+}
+
+function isInventoryEnvelope(d: unknown): d is {result: unknown} {
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) return false;
+  const e = d as Record<string, unknown>;
+  return e.apiVersion === 'vfio-mig/v1' && e.command === 'inventory' && 'result' in e && !('kind' in e);
 }
 
 export async function readInventoryFile(file: string): Promise<Inventory> {

@@ -1,6 +1,6 @@
 import {migrationInfo} from '../schema/generated/migration-info.js';
 import {pointerOf, type Problem, schemaProblems} from '../schema/index.js';
-import {allowedEntryProblem, describeValue, isAllowed, isSafeParamName, parseIntRange, typeOfValue, withArticle} from './params.js';
+import {allowedEntryProblem, describeValue, isAllowed, isObjectPrototypeName, isSafeParamName, parseIntRange, typeOfValue, withArticle} from './params.js';
 import type {MigrationInfoFile, ParamSpec, ParamType, TypeMigration} from './types.js';
 
 export const MODEL_NAME = /^[!-~]+\/[!-~]+$/;
@@ -43,6 +43,8 @@ export function semanticProblems(info: MigrationInfoFile): Problem[] {
       problems.push(...paramSpecProblems(spec, ['models', model, 'params', name]));
       if (!isSafeParamName(name)) {
         problems.push({pointer: pointerOf('models', model, 'params', name), message: `unsafe parameter name ${JSON.stringify(name)}`});
+      } else if (isObjectPrototypeName(name)) {
+        problems.push({pointer: pointerOf('models', model, 'params', name), message: `parameter name ${JSON.stringify(name)} is reserved (every JavaScript object has it); rename it`});
       }
     }
   }

@@ -10,6 +10,22 @@ export function isSafeParamName(name: string): boolean {
   return SAFE_PARAM_NAME.test(name) && name !== '.' && name !== '..';
 }
 
+/**
+ * Names every JavaScript object already has (`__proto__`, `toString`, `constructor`, ...):
+ * refused in vendor metadata, and never looked up with `in` or `obj[name] =` (one would set the
+ * prototype, the other find an inherited method).
+ */
+const OBJECT_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+export function isObjectPrototypeName(name: string): boolean {
+  return OBJECT_NAMES.has(name);
+}
+
+/** `table[name] = value` as an own data property, even for `__proto__`. */
+export function setOwn<T>(table: Record<string, T>, name: string, value: T): void {
+  Object.defineProperty(table, name, {value, enumerable: true, writable: true, configurable: true});
+}
+
 /** Longest string value accepted in a parameter list (one sysfs page). */
 export const MAX_STR_VALUE = 4096;
 

@@ -9,7 +9,7 @@
 import {deviceTypeMigration, hostName, readDevice, readTypes} from '../enumerate/index.js';
 import {readInputText} from '../format/input.js';
 import {InputError} from '../errors.js';
-import {MAX_STR_VALUE, isSafeParamName, typeOfValue} from '../model/params.js';
+import {MAX_STR_VALUE, isSafeParamName, setOwn, typeOfValue} from '../model/params.js';
 import type {ParamList, ParamValue, TypeMigration, VfioDevice} from '../model/types.js';
 import {paramList as paramListSchema} from '../schema/generated/param-list.js';
 import {pointerOf, type Problem, schemaProblems} from '../schema/index.js';
@@ -50,7 +50,7 @@ export function paramListFromDevice(device: VfioDevice, meta: TypeMigration | nu
       continue;
     }
     const value = current.values[name] as ParamValue;
-    if (spec.off_value === undefined || value !== spec.off_value) params[name] = value;
+    if (spec.off_value === undefined || value !== spec.off_value) setOwn(params, name, value);
   }
   if (missing.length > 0) {
     throw sourceError(id, `cannot read migration parameter(s) ${missing.join(', ')}`, device.problems);

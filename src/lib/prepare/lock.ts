@@ -22,8 +22,9 @@ import {closeSync, constants as fsc, ftruncateSync, mkdirSync, openSync, readFil
 
 import {RuntimeFailure} from '../errors.js';
 import type {SysfsRoot} from '../sysfs/root.js';
+import {layout} from '../sysfs/layout.js';
 
-export const LOCK_DIR = 'run/vfio-mig';
+export const LOCK_DIR = layout.lockDir;
 
 /** flock(1)'s exit code when `-n` finds the lock taken (`-E`), distinct from its own errors. */
 const BUSY_EXIT = 75;

@@ -9,11 +9,13 @@ import {
   readlinkSync,
   readSync,
   realpathSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
 
 import {InputError, RuntimeFailure} from '../errors.js';
+import {type HostLayout, layout} from './layout.js';
 
 /** sysfs attributes are one page; metadata files stay small. Anything larger is hostile. */
 export const DEFAULT_ATTR_LIMIT = 64 * 1024;
@@ -73,10 +75,56 @@ function describe(error: unknown): string {
  */
 export class SysfsRoot {
   readonly root: string;
+  /** The host's paths (one owner: see layout.ts). */
+  readonly layout: HostLayout = layout;
+  /** Directories listed so far: lets tests show which scans were skipped. */
+  dirReads = 0;
   private realRoot: string | undefined;
+  private hostChecked = false;
 
   constructor(root = '/') {
+    // path.resolve('') is the working directory: an empty --sysfs-root (an unset variable in a
+    // script) would silently read whatever is there.
+    if (root.trim() === '') throw new InputError('the sysfs root is empty; pass --sysfs-root DIR (/ on a real host)', 'NO_ROOT');
     this.root = path.resolve(root);
+  }
+
+  /**
+   * Refuse a root without `sys/`: a mistyped --sysfs-root would otherwise look like a host
+   * with no devices. Called by the readers of a host; checked once.
+   */
+  async checkHost(): Promise<void> {
+    if (this.hostChecked) return;
+    this.rootReal();
+    let isDir = false;
+    try {
+      isDir = statSync(this.pathOf('sys')).isDirectory();
+    } catch {
+      /* missing or unreadable: refused below */
+    }
+    if (!isDir) {
+      throw new InputError(`sysfs root ${this.root} has no sys/ directory; pass --sysfs-root DIR holding sys/ (/ on a real host)`, 'NO_SYSFS');
+    }
+    this.hostChecked = true;
+  }
+
+  /** Names in a directory below the root, without following links out of it; [] when unreadable. */
+  async names(rel: string): Promise<string[]> {
+    this.dirReads++;
+    try {
+      return readdirSync(this.pathOf(rel));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Where a link below the root points (not resolved), or undefined. */
+  async linkTarget(rel: string): Promise<string | undefined> {
+    try {
+      return readlinkSync(this.pathOf(rel));
+    } catch {
+      return undefined;
+    }
   }
 
   /** The absolute path of `rel` below the root, refusing `..` escapes in `rel` itself. */
@@ -186,6 +234,7 @@ export class SysfsRoot {
     const inside = await this.resolve(rel);
     const full = this.pathOf(inside);
     let dirents;
+    this.dirReads++;
     try {
       dirents = readdirSync(full, {withFileTypes: true});
     } catch (error) {

@@ -1,7 +1,8 @@
 import path from 'node:path';
 
 import {readInputText} from '../format/input.js';
-import {readDevices, readTypes} from '../enumerate/index.js';
+import {deviceDir, readDevices, readTypes} from '../enumerate/index.js';
+import {layout} from '../sysfs/layout.js';
 import {type LenientParser, lenientParser, parseDeviceModels, parseMigrationInfo} from '../model/metadata.js';
 import {inventory as inventorySchema} from '../schema/generated/inventory.js';
 import {paramList as paramListSchema} from '../schema/generated/param-list.js';
@@ -100,10 +101,10 @@ function reportsFor(dir: string, format: 'type' | 'device', problems: string[]):
 export async function validateHost(sysfs: SysfsRoot): Promise<ValidationReport[]> {
   const types = await readTypes(sysfs);
   const reports = types.flatMap((t) =>
-    reportsFor(sysfs.pathOf(`sys/class/mdev_bus/${t.parent}/mdev_supported_types/${t.id}`), 'type', t.problems),
+    reportsFor(sysfs.pathOf(layout.typeDir(t.parent, t.id)), 'type', t.problems),
   );
   for (const device of await readDevices(sysfs, types)) {
-    const base = device.kind === 'mdev' ? `sys/bus/mdev/devices/${device.uuid}` : `sys/bus/pci/devices/${device.bdf}`;
+    const base = deviceDir(device);
     if (device.problems.length > 0 || device.migration !== null) {
       reports.push(...reportsFor(sysfs.pathOf(base), 'device', device.problems));
     }

@@ -1,0 +1,73 @@
+/**
+ * Where things are on a host, in one place (as mdevctl's `Environment`): every reader and
+ * writer asks this object for a path instead of spelling `sys/bus/...` itself. Paths are
+ * relative to the sysfs root (`--sysfs-root`), except the `/dev/vfio/...` names, which are what
+ * `/proc/<pid>/fd` links point to on the host and are compared, never opened.
+ *
+ * Names passed in must already be checked (UUID, BDF, sysfs name, parameter name); this
+ * object only joins them.
+ */
+export class HostLayout {
+  /** Parents of mdev types: one directory (or link) per parent device. */
+  readonly mdevBus = 'sys/class/mdev_bus';
+  readonly mdevDevices = 'sys/bus/mdev/devices';
+  readonly pciDevices = 'sys/bus/pci/devices';
+  /** The host name file read for inventories and reports. */
+  readonly hostnameFile = 'proc/sys/kernel/hostname';
+  readonly proc = 'proc';
+  /** VFIO's character devices on the host (`<group>`, `devices/vfio<N>`). */
+  readonly vfioDevRoot = 'dev/vfio';
+  /** Per-device prepare locks (`<id>.lock`). */
+  readonly lockDir = 'run/vfio-mig';
+
+  typesDir(parent: string): string {
+    return `${this.mdevBus}/${parent}/mdev_supported_types`;
+  }
+
+  typeDir(parent: string, typeId: string): string {
+    return `${this.typesDir(parent)}/${typeId}`;
+  }
+
+  mdevDevice(uuid: string): string {
+    return `${this.mdevDevices}/${uuid}`;
+  }
+
+  pciDevice(bdf: string): string {
+    return `${this.pciDevices}/${bdf}`;
+  }
+
+  /** A device's directory by kind: `sys/bus/mdev/devices/<uuid>` or `sys/bus/pci/devices/<bdf>`. */
+  device(kind: 'mdev' | 'pci', id: string): string {
+    return kind === 'mdev' ? this.mdevDevice(id) : this.pciDevice(id);
+  }
+
+  /** The directory of a device's migration parameters, and one parameter's file. */
+  migrationDir(deviceDir: string): string {
+    return `${deviceDir}/migration`;
+  }
+
+  migrationFile(deviceDir: string, name: string): string {
+    return `${this.migrationDir(deviceDir)}/${name}`;
+  }
+
+  procFdDir(pid: string): string {
+    return `${this.proc}/${pid}/fd`;
+  }
+
+  /** The host path a process's fd link shows for an open VFIO group. */
+  vfioGroup(group: number): string {
+    return `/${this.vfioDevRoot}/${group}`;
+  }
+
+  /** The host path a process's fd link shows for an open VFIO device cdev (`vfio3`). */
+  vfioCdev(name: string): string {
+    return `/${this.vfioDevRoot}/devices/${name}`;
+  }
+
+  lockFile(deviceId: string): string {
+    return `${this.lockDir}/${deviceId}.lock`;
+  }
+}
+
+/** The layout every host has; one instance, no state. */
+export const layout = new HostLayout();
