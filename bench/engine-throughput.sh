@@ -12,13 +12,13 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 SIZE_MB="${SIZE_MB:-1024}"
 RUNS="${RUNS:-5}"
-ENGINE="${VFIO_MIG_ENGINE:-$ROOT/engine/build/vfio-mig-engine}"
+ENGINE="${VFIO_MIG_ENGINE:-$ROOT/engine/build/vfio-mig-engine-test}" # pack/unpack: test build
 TMP="${BENCH_DIR:-/dev/shm}"
 [ -d "$TMP" ] && [ -w "$TMP" ] || TMP=/tmp
 WORK="$(mktemp -d "$TMP/vfio-mig-bench.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
-make -s -C "$ROOT/engine" >/dev/null
+make -s -C "$ROOT/engine" all test-engine >/dev/null
 cc -O2 -Wall -Wextra -Werror -o "$WORK/rwloop" "$HERE/engine-throughput-rwloop.c"
 
 # Fault in guest memory first: on virtual machines the first touch of a page costs far more

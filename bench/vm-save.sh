@@ -32,7 +32,7 @@ while [ $i -lt "$ROUNDS" ]; do
   echo "$t0 $t1" | awk '{print $2-$1}' >>/tmp/bench.loop
   sed -n 's/.*stop_copy_s=\([0-9.]*\).*/\1/p' /tmp/bench.loopout >>/tmp/bench.sc
   rm -f /tmp/bench.cli.vfm
-  $CLI migrate save "$a" --out /tmp/bench.cli.vfm --json >/tmp/bench.cli.json || { cat /tmp/bench.cli.json; fail "migrate save failed"; }
+  $CLI migrate save "$a" --out /tmp/bench.cli.vfm --final-state stop --json >/tmp/bench.cli.json || { cat /tmp/bench.cli.json; fail "migrate save failed"; }
   tail -1 /tmp/bench.cli.json | sed -n 's/.*"stop_copy_ms":\([0-9]*\).*/\1/p' | awk '{print $1/1000}' >>/tmp/bench.clisc
   rm -f /tmp/bench.cli.vfm
   echo "round $i: engine $(tail -1 /tmp/bench.engine)s, read loop $(tail -1 /tmp/bench.loop)s ($(cat /tmp/bench.loopout)), migrate save in STOP_COPY $(tail -1 /tmp/bench.clisc)s"

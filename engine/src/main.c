@@ -15,8 +15,10 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,8 +41,22 @@ static struct {
   const char *bus;
   uint64_t mig_flags;
   int mig_supported;
-} D = {-1, -1, -1, -1, 0, -1, "", NULL, 0, 0};
+  int role; /* what this engine did to the device, undone if its caller abandons it */
+} D = {-1, -1, -1, -1, 0, -1, "", NULL, 0, 0, 0};
 
+enum { ROLE_NONE = 0, ROLE_SOURCE, ROLE_DEST };
+
+/* Abandonment (docs/engine-protocol.md): the caller closed the request pipe, its end of
+ * stdout, or sent SIGTERM. With undo_on_abandon the engine then puts back what it did: a
+ * source it moved out of RUNNING returns to RUNNING, a destination it put in RESUMING that
+ * is not RUNNING is reset, an output file it created is removed. Nothing else. */
+static volatile sig_atomic_t g_term;
+static volatile sig_atomic_t g_armed;
+static int g_stdout_dead;
+static int g_stdin_stream; /* stdin is a pipe or socket: it can be watched during transfers */
+static int g_watch;        /* no request is queued behind the running one */
+static int g_interactive;  /* hello interactive: one request at a time, so a new line means cancel */
+static char so_path[PATH_MAX]; /* an output file this engine created, removed if abandoned */
 static stream_out SO;
 static int so_active;
 static int so_fsync;
@@ -60,10 +76,34 @@ typedef struct {
 static void shutdown_all(void);
 
 static void emit(jw *w) {
+  if (g_stdout_dead) return;
   if (jw_emit(w, STDOUT_FILENO) < 0) {
-    shutdown_all();
-    _exit(1);
+    /* Nobody reads our answers: the caller is gone. The main loop undoes and exits. */
+    g_stdout_dead = 1;
+    g_term = 1;
   }
+}
+
+/* dp_cancel_check: SIGTERM, a gone reader, or (while nothing is queued) a new request line
+ * (the caller's `cancel`) or the end of the request pipe when armed. */
+static int should_cancel(void) {
+  if (g_term) return 1;
+  if (!g_watch) return 0;
+  struct pollfd pf = {STDIN_FILENO, POLLIN, 0};
+  if (poll(&pf, 1, 0) <= 0) return 0;
+  if (pf.revents & POLLIN) {
+    char c;
+    ssize_t n = recv(STDIN_FILENO, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && errno == ENOTSOCK)) return 1; /* a request is waiting */
+    if (n < 0) return 0;
+  }
+  return g_armed; /* end of input */
+}
+
+static void on_term(int sig) {
+  /* Armed, SIGINT and SIGHUP go to the caller (same terminal): it cancels and recovers, and
+   * if it dies of them the closed pipe tells us. */
+  if (sig == SIGTERM || !g_armed) g_term = 1;
 }
 
 static void begin(jw *w, const req *r, int ok) {
@@ -287,6 +327,7 @@ static void close_device(void) {
   D.bus = NULL;
   D.mig_flags = 0;
   D.mig_supported = 0;
+  D.role = ROLE_NONE;
 }
 
 static int need_device(const req *r) {
@@ -351,10 +392,33 @@ static void trim_slash(char *s) {
   while (n > 0 && s[n - 1] == '/') s[--n] = 0;
 }
 
+/* Whether a region carries the deprecated v1 migration type (kernels 5.8 to 5.17). */
+static int has_v1_region(uint32_t n) {
+  for (uint32_t i = 0; i < n && i < 64; i++) {
+    struct vme_region_info ri = {sizeof ri, 0, i, 0, 0, 0};
+    if (ioctl(D.device, VME_VFIO_DEVICE_GET_REGION_INFO, &ri) < 0) continue;
+    if (!(ri.flags & VME_REGION_INFO_FLAG_CAPS) || ri.argsz <= sizeof ri || ri.argsz > 65536) continue;
+    unsigned char *buf = calloc(1, ri.argsz);
+    if (!buf) return 0;
+    struct vme_region_info *full = (struct vme_region_info *)(void *)buf;
+    full->argsz = ri.argsz;
+    full->index = i;
+    uint32_t type = 0, sub = 0;
+    int found = ioctl(D.device, VME_VFIO_DEVICE_GET_REGION_INFO, buf) == 0 &&
+                vme_region_type(buf, ri.argsz, &type, &sub) == 1 &&
+                type == VME_REGION_TYPE_MIGRATION_DEPRECATED && sub == VME_REGION_SUBTYPE_MIGRATION_DEPRECATED;
+    free(buf);
+    if (found) return 1;
+  }
+  return 0;
+}
+
 static int op_open(const req *r, const jobj *o) {
-  static const char *const keys[] = {"device", "sysfs_root", "dev_root", NULL};
+  static const char *const keys[] = {"device", "sysfs_root", "dev_root", "undo_on_abandon", NULL};
   if (check_keys(r, o, keys)) return -1;
   const char *dev = NULL, *sroot = "/", *droot = "/";
+  int undo = 0;
+  if (arg_bool(r, o, "undo_on_abandon", &undo) < 0) return -1;
   if (arg_str(r, o, "device", &dev) <= 0) {
     if (!dev) FAIL(r, EINVAL, "BAD_REQUEST", "argument 'device' (an mdev UUID or a PCI address) is required");
     return -1;
@@ -428,6 +492,8 @@ static int op_open(const req *r, const jobj *o) {
   (void)fcntl(device, F_SETFD, FD_CLOEXEC);
 
   D.container = container;
+  if (undo) g_armed = 1;
+  D.role = ROLE_NONE;
   D.group = group;
   D.device = device;
   D.group_num = gnum;
@@ -459,6 +525,7 @@ static int op_open(const req *r, const jobj *o) {
     jw_u64(&w, "num_irqs", info.num_irqs);
   }
   jw_bool(&w, "migration_supported", D.mig_supported);
+  if (!D.mig_supported && have_info) jw_bool(&w, "migration_v1_region", has_v1_region(info.num_regions));
   jw_u64(&w, "migration_flags", D.mig_flags);
   mig_flag_names(&w, D.mig_flags);
   if (mrc < 0 && mrc != -ENOTTY) {
@@ -554,6 +621,8 @@ static int op_set_state(const req *r, const jobj *o) {
     emit(&w);
     return -1;
   }
+  if (target == VME_STATE_RESUMING) D.role = ROLE_DEST;
+  else if (D.role == ROLE_NONE && cur == VME_STATE_RUNNING && target != VME_STATE_RUNNING) D.role = ROLE_SOURCE;
   int opened = fs.data_fd >= 0, ended = 0;
   if (opened) {
     close_data();
@@ -651,26 +720,24 @@ static int op_close(const req *r, const jobj *o) {
   return 0;
 }
 
-/* Testing aid: use a file or an inherited descriptor as the data_fd. */
-static int op_attach_data(const req *r, const jobj *o) {
-  static const char *const keys[] = {"path", "fd", "mode", NULL};
-  if (check_keys(r, o, keys)) return -1;
-  const char *mode = NULL;
-  if (arg_str(r, o, "mode", &mode) < 0) return -1;
-  if (!mode || (strcmp(mode, "read") && strcmp(mode, "write")))
-    FAIL(r, EINVAL, "BAD_REQUEST", "argument 'mode' must be \"read\" (save from it) or \"write\" (load into it)");
-  int fd = -1, owned = 0;
-  int rc = arg_endpoint(r, o, "path", "fd", mode[0] == 'w', 0, &fd, &owned);
-  if (rc < 0) return -1;
-  if (rc == 0) FAIL(r, EINVAL, "BAD_REQUEST", "give 'path' or 'fd'");
-  close_data();
-  D.data_fd = fd;
-  D.data_debug = 1;
-  int fl = fcntl(fd, F_GETFL);
-  if (fl >= 0) (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+/* The caller has committed to the device's present state: abandoning no longer undoes it. */
+static int op_commit(const req *r, const jobj *o) {
+  static const char *const keys[] = {NULL};
+  if (check_keys(r, o, keys) || need_device(r)) return -1;
+  D.role = ROLE_NONE;
   jw w;
   begin(&w, r, 1);
-  jw_bool(&w, "data_session", 1);
+  jw_bool(&w, "committed", 1);
+  emit(&w);
+  return 0;
+}
+
+/* A transfer sees this line waiting and ends with CANCELLED; this answers the line itself. */
+static int op_cancel(const req *r, const jobj *o) {
+  static const char *const keys[] = {NULL};
+  if (check_keys(r, o, keys)) return -1;
+  jw w;
+  begin(&w, r, 1);
   emit(&w);
   return 0;
 }
@@ -720,9 +787,17 @@ static int finish_output(int fd, int owned, int do_fsync, dp_error *e) {
   return rc;
 }
 
+/* A pipe or socket peer may stop reading or writing: every wait on it must be cancellable,
+ * so the data path polls (with dp_cancel_check) instead of blocking in read/write. */
+static void nonblock_stream(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && !fd_is_regular_file(fd)) (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 static void close_so(void) {
   if (so_active) close(SO.fd); /* inherited descriptors are handed over to the engine */
   so_active = 0;
+  so_path[0] = 0;
 }
 
 static void close_si(void) {
@@ -750,6 +825,7 @@ static int op_save_begin(const req *r, const jobj *o) {
   int er = arg_endpoint(r, o, "path", "fd", 1, excl, &fd, &owned);
   if (er < 0) return -1;
   if (er == 0) FAIL(r, EINVAL, "BAD_REQUEST", "give 'path' or 'fd' for the output");
+  nonblock_stream(fd);
   memset(&SO, 0, sizeof SO);
   SO.fd = fd;
   SO.owned = owned;
@@ -763,6 +839,9 @@ static int op_save_begin(const req *r, const jobj *o) {
   so_active = 1;
   so_fsync = fs;
   so_failed = 0;
+  const char *op_ = NULL;
+  if (owned && excl && arg_str(r, o, "path", &op_) > 0 && strlen(op_) < sizeof so_path)
+    snprintf(so_path, sizeof so_path, "%s", op_);
   jw w;
   begin(&w, r, 1);
   jw_u64(&w, "stream_bytes", SO.offset);
@@ -826,6 +905,7 @@ static int op_save_end(const req *r, const jobj *o) {
   }
   if (!abort_) rc = sout_end(&SO, &e);
   if (!rc && !abort_) rc = finish_output(SO.fd, 0, so_fsync, &e);
+  if (abort_ && so_path[0]) unlink(so_path);
   close_so();
   if (rc) return fail_dp(r, &e);
   jw w;
@@ -857,6 +937,7 @@ static int op_load_begin(const req *r, const jobj *o) {
   int er = arg_endpoint(r, o, "path", "fd", 0, 0, &fd, &owned);
   if (er < 0) return -1;
   if (er == 0) FAIL(r, EINVAL, "BAD_REQUEST", "give 'path' or 'fd' for the input");
+  nonblock_stream(fd);
   memset(&SI, 0, sizeof SI);
   SI.fd = fd;
   SI.owned = owned;
@@ -937,63 +1018,6 @@ static void drop_output(int fd, int owned, const char *path) {
   }
 }
 
-static int op_pack(const req *r, const jobj *o) {
-  static const char *const keys[] = {"in_path", "in_fd", "out_path", "out_fd", "header", "raw",
-                                     "chunk_size", "estimate", "progress", "exclusive", "fsync", NULL};
-  if (check_keys(r, o, keys)) return -1;
-  int raw = 0, prog = 1, excl = 0, fs = 0;
-  uint32_t chunk;
-  uint64_t est = 0;
-  const char *h = NULL, *outp = NULL;
-  size_t hl = 0;
-  if (arg_bool(r, o, "raw", &raw) < 0 || arg_bool(r, o, "progress", &prog) < 0 ||
-      arg_bool(r, o, "exclusive", &excl) < 0 || arg_bool(r, o, "fsync", &fs) < 0 ||
-      arg_chunk(r, o, &chunk) || arg_u64(r, o, "estimate", &est) < 0 || arg_str(r, o, "out_path", &outp) < 0)
-    return -1;
-  int hr = arg_header(r, o, &h, &hl);
-  if (hr < 0) return -1;
-  if (!raw && !hr) FAIL(r, EINVAL, "BAD_REQUEST", "argument 'header' is required");
-  int in, in_owned, out, out_owned;
-  int rc = arg_endpoint(r, o, "in_path", "in_fd", 0, 0, &in, &in_owned);
-  if (rc <= 0) {
-    if (rc == 0) FAIL(r, EINVAL, "BAD_REQUEST", "give 'in_path' or 'in_fd'");
-    return -1;
-  }
-  rc = arg_endpoint(r, o, "out_path", "out_fd", 1, excl, &out, &out_owned);
-  if (rc <= 0) {
-    close(in);
-    if (rc == 0) FAIL(r, EINVAL, "BAD_REQUEST", "give 'out_path' or 'out_fd'");
-    return -1;
-  }
-  if (!est) {
-    struct stat st;
-    if (fstat(in, &st) == 0 && S_ISREG(st.st_mode)) est = (uint64_t)st.st_size;
-  }
-  stream_out so = {.fd = out, .owned = out_owned, .raw = raw, .chunk_size = chunk};
-  progress_ctx pc = {r, est};
-  dp_progress pr = {prog ? on_progress : NULL, &pc};
-  dp_result res;
-  dp_error e = {0};
-  double t0 = mono();
-  rc = sout_begin(&so, h, hl, &e);
-  if (!rc) rc = sout_transfer(&so, in, SRC_UNTIL_EOF, 1, 0, &pr, &res, &e);
-  if (!rc) rc = sout_end(&so, &e);
-  close(in);
-  if (!rc) rc = finish_output(out, 1, fs, &e);
-  else drop_output(out, out_owned, outp);
-  if (rc) return fail_dp(r, &e);
-  double dt = mono() - t0;
-  jw w;
-  begin(&w, r, 1);
-  jw_u64(&w, "payload_bytes", so.payload);
-  jw_u64(&w, "chunks", so.chunks);
-  jw_u64(&w, "stream_bytes", so.offset);
-  jw_u64(&w, "elapsed_ms", (uint64_t)(dt * 1000));
-  jw_str(&w, "crc32c", crc32c_impl());
-  emit(&w);
-  return 0;
-}
-
 static int op_unpack_verify(const req *r, const jobj *o, int unpack) {
   static const char *const ukeys[] = {"in_path", "in_fd", "out_path", "out_fd", "raw", "check_eof",
                                       "progress", "exclusive", "fsync", NULL};
@@ -1052,6 +1076,10 @@ static int op_unpack_verify(const req *r, const jobj *o, int unpack) {
   free(si.header);
   return 0;
 }
+
+#ifdef VME_TESTOPS
+#include "testops.c"
+#endif
 
 /* ---------------- self test ---------------- */
 
@@ -1133,13 +1161,20 @@ static int op_selftest(const req *r, const jobj *o) {
 }
 
 static const char *const OPS[] = {"hello", "selftest", "open", "close", "flags", "get_state", "set_state",
-                                  "data_size", "precopy_info", "reset", "close_data", "attach_data",
+                                  "data_size", "precopy_info", "reset", "close_data", "commit", "cancel",
                                   "save_begin", "save", "save_end", "load_begin", "load", "load_end",
-                                  "pack", "unpack", "verify", "quit", NULL};
+                                  "verify", "quit",
+#ifdef VME_TESTOPS
+                                  "attach_data", "pack", "unpack", "region_caps",
+#endif
+                                  NULL};
 
 static int op_hello(const req *r, const jobj *o) {
-  static const char *const keys[] = {NULL};
+  static const char *const keys[] = {"interactive", NULL};
   if (check_keys(r, o, keys)) return -1;
+  int inter = 0;
+  if (arg_bool(r, o, "interactive", &inter) < 0) return -1;
+  if (inter) g_interactive = 1;
   jw w;
   begin(&w, r, 1);
   jw_str(&w, "engine_version", ENGINE_VERSION);
@@ -1161,6 +1196,53 @@ static int op_hello(const req *r, const jobj *o) {
 static void shutdown_all(void) {
   close_so();
   close_si();
+  close_device();
+}
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...) {
+  char m[300];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(m, sizeof m, fmt, ap);
+  va_end(ap);
+  dprintf(STDERR_FILENO, "vfio-mig-engine: caller gone: %s\n", m);
+}
+
+/* Undo what this engine did (see g_term); then everything is closed. */
+static void abandon(void) {
+  if (g_armed && so_active && so_path[0]) {
+    unlink(so_path);
+    note("removed %s", so_path);
+  }
+  close_so();
+  close_si();
+  close_data();
+  if (g_armed && D.device >= 0 && D.role != ROLE_NONE) {
+    uint32_t st = VME_STATE_ERROR;
+    int known = get_state(&st) == 0;
+    int want_reset = 0;
+    if (D.role == ROLE_DEST) {
+      want_reset = !known || st != VME_STATE_RUNNING;
+    } else if (!known || st == VME_STATE_ERROR) {
+      want_reset = 1;
+    } else if (st != VME_STATE_RUNNING) {
+      struct vme_feature_state fs = {sizeof fs, VME_FEATURE_SET | VME_FEATURE_MIG_DEVICE_STATE,
+                                     VME_STATE_RUNNING, -1};
+      if (feature(D.device, &fs) == 0) {
+        if (fs.data_fd >= 0) close(fs.data_fd);
+        note("source %s %s -> RUNNING", D.name, vme_state_name(st));
+      } else {
+        note("source %s %s -> RUNNING failed: %s", D.name, vme_state_name(st), strerror(errno));
+        want_reset = 1;
+      }
+    }
+    if (want_reset) {
+      int rc = ioctl(D.device, VME_VFIO_DEVICE_RESET);
+      note("%s %s (%s): reset %s", D.role == ROLE_DEST ? "destination" : "source", D.name,
+           known ? vme_state_name(st) : "state unreadable", rc == 0 ? "done" : strerror(errno));
+    }
+  }
   close_device();
 }
 
@@ -1218,16 +1300,21 @@ static void handle_line(const char *line, size_t len) {
   else if (!strcmp(n, "precopy_info")) op_precopy_info(&r, &o);
   else if (!strcmp(n, "reset")) op_reset(&r, &o);
   else if (!strcmp(n, "close_data")) op_close_data(&r, &o);
-  else if (!strcmp(n, "attach_data")) op_attach_data(&r, &o);
+  else if (!strcmp(n, "commit")) op_commit(&r, &o);
+  else if (!strcmp(n, "cancel")) op_cancel(&r, &o);
   else if (!strcmp(n, "save_begin")) op_save_begin(&r, &o);
   else if (!strcmp(n, "save")) op_save(&r, &o);
   else if (!strcmp(n, "save_end")) op_save_end(&r, &o);
   else if (!strcmp(n, "load_begin")) op_load_begin(&r, &o);
   else if (!strcmp(n, "load")) op_load(&r, &o);
   else if (!strcmp(n, "load_end")) op_load_end(&r, &o);
+  else if (!strcmp(n, "verify")) op_unpack_verify(&r, &o, 0);
+#ifdef VME_TESTOPS
+  else if (!strcmp(n, "attach_data")) op_attach_data(&r, &o);
   else if (!strcmp(n, "pack")) op_pack(&r, &o);
   else if (!strcmp(n, "unpack")) op_unpack_verify(&r, &o, 1);
-  else if (!strcmp(n, "verify")) op_unpack_verify(&r, &o, 0);
+  else if (!strcmp(n, "region_caps")) op_region_caps(&r, &o);
+#endif
   else if (!strcmp(n, "quit")) {
     shutdown_all();
     jw w;
@@ -1244,6 +1331,16 @@ out:
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   dp_init();
+  dp_cancel_check = should_cancel;
+  struct sigaction st;
+  memset(&st, 0, sizeof st);
+  st.sa_handler = on_term; /* no SA_RESTART: a blocked read returns EINTR */
+  sigemptyset(&st.sa_mask);
+  sigaction(SIGTERM, &st, NULL);
+  sigaction(SIGINT, &st, NULL);
+  sigaction(SIGHUP, &st, NULL);
+  struct stat in_st;
+  g_stdin_stream = fstat(STDIN_FILENO, &in_st) == 0 && (S_ISFIFO(in_st.st_mode) || S_ISSOCK(in_st.st_mode));
   if (argc > 1) {
     if (!strcmp(argv[1], "--version")) {
       printf("vfio-mig-engine %s (protocol %d, stream format %u, crc32c %s)\n", ENGINE_VERSION,
@@ -1284,6 +1381,7 @@ int main(int argc, char **argv) {
         cap *= 2;
       }
     }
+    if (g_term) break;
     ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -1300,7 +1398,10 @@ int main(int argc, char **argv) {
         if (l && buf[start + l - 1] == '\r') l--;
         size_t k = 0;
         while (k < l && (buf[start + k] == ' ' || buf[start + k] == '\t')) k++;
+        g_watch = g_stdin_stream && (g_interactive || g_armed) && !memchr(buf + i + 1, '\n', end - i - 1);
         if (k < l) handle_line(buf + start, l);
+        g_watch = 0;
+        if (g_term) break;
       }
       start = i + 1;
     }
@@ -1308,6 +1409,6 @@ int main(int argc, char **argv) {
     len = end - start;
   }
   free(buf);
-  shutdown_all();
+  abandon();
   return 0;
 }

@@ -29,6 +29,8 @@
 #include "json.h"
 
 static void on_sigusr1(int sig) { (void)sig; }
+static int never(void) { return 0; }
+int (*dp_cancel_check)(void) = never;
 static long page_size;
 static void on_sigbus(int sig, siginfo_t *si, void *uc);
 
@@ -238,12 +240,12 @@ static int slot_reserve(slot *sl, size_t need, dp_error *e) {
 /* Wait until fd is ready (after EAGAIN), or the pipeline is cancelled. 0 ok, -1 error. */
 static int wait_fd(pipeline *p, int fd, short events, dp_error *e) {
   for (;;) {
-    if (p && atomic_load(&p->stop)) {
+    if ((p && atomic_load(&p->stop)) || dp_cancel_check()) {
       dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
       return -1;
     }
     struct pollfd pf = {fd, events, 0};
-    int n = poll(&pf, 1, p ? 1000 : -1);
+    int n = poll(&pf, 1, 200); /* bounded, so that a cancellation is seen within 200 ms */
     if (n < 0) {
       if (errno == EINTR) continue;
       dp_set_error(e, EK_ERRNO, errno, 0, "poll: %s", strerror(errno));
@@ -254,7 +256,7 @@ static int wait_fd(pipeline *p, int fd, short events, dp_error *e) {
 }
 
 static int cancelled(pipeline *p, dp_error *e) {
-  if (!atomic_load(&p->stop)) return 0;
+  if (!atomic_load(&p->stop) && !dp_cancel_check()) return 0;
   dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
   return 1;
 }
@@ -291,12 +293,22 @@ static int write_full(int fd, const struct iovec *iov_in, int cnt, dp_error *e) 
     }
     ssize_t w = writev(fd, iov + i, cnt - i);
     if (w < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        if (dp_cancel_check()) {
+          dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
+          return -1;
+        }
+        continue;
+      }
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         if (wait_fd(NULL, fd, POLLOUT, e)) return -1;
         continue;
       }
       dp_set_error(e, EK_ERRNO, errno, 0, "write: %s", strerror(errno));
+      return -1;
+    }
+    if (dp_cancel_check()) { /* a device that takes each write slowly must not hold a cancel */
+      dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
       return -1;
     }
     size_t left = (size_t)w;
@@ -513,6 +525,18 @@ static int produce_framed(pipeline *p, slot *sl) {
 
 typedef int (*consume_fn)(void *ctx, slot *sl, dp_error *e);
 
+/* pthread_cond_timedwait for at most ms (p->mu held). */
+static void cond_wait_ms(pipeline *p, long ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += ms * 1000 * 1000;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+}
+
 /* Runs the pipeline; the calling thread consumes. Returns 0 or -1 (e set). */
 static int run_pipeline(pipeline *p, consume_fn consume, void *cctx, dp_progress *pr,
                         uint64_t *stream_bytes, dp_result *res, dp_error *e) {
@@ -528,16 +552,32 @@ static int run_pipeline(pipeline *p, consume_fn consume, void *cctx, dp_progress
   int failed = 0;
   for (;;) {
     pthread_mutex_lock(&p->mu);
+    int cancel = 0;
     while (p->produced == p->consumed && !p->prod_done) {
+      /* A producer blocked on a silent peer must not hold us: look for a cancellation. */
+      if (dp_cancel_check()) {
+        cancel = 1;
+        break;
+      }
       p->cons_waiting = 1;
-      pthread_cond_wait(&p->cv, &p->mu);
+      cond_wait_ms(p, 200);
       p->cons_waiting = 0;
     }
     int have = p->produced != p->consumed;
     pthread_mutex_unlock(&p->mu);
+    if (cancel) {
+      dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
+      failed = 1;
+      break;
+    }
     /* Slots produced before a producer error were verified: they are still written. */
     if (!have) break;
     slot *sl = &p->s[p->consumed % DP_SLOTS];
+    if (dp_cancel_check()) {
+      dp_set_error(e, EK_CANCELLED, ECANCELED, 0, "transfer cancelled");
+      failed = 1;
+      break;
+    }
     if (consume(cctx, sl, e)) {
       failed = 1;
       break;
@@ -566,14 +606,7 @@ static int run_pipeline(pipeline *p, consume_fn consume, void *cctx, dp_progress
     pthread_cond_broadcast(&p->cv);
     while (!p->prod_done) {
       pthread_kill(th, SIGUSR1);
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 10 * 1000 * 1000;
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
-      pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+      cond_wait_ms(p, 10);
     }
     pthread_mutex_unlock(&p->mu);
   }

@@ -69,6 +69,9 @@ typedef struct {
 } dp_progress;
 
 void dp_init(void);
+/* Polled at every wait of a transfer (at least every 200 ms): nonzero ends the transfer with
+ * EK_CANCELLED. The engine points it at "a request arrived / the caller is gone". */
+extern int (*dp_cancel_check)(void);
 void dp_set_error(dp_error *e, enum err_kind k, int err, uint64_t off, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 

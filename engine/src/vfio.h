@@ -5,6 +5,7 @@
  */
 #ifndef VME_VFIO_H
 #define VME_VFIO_H
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 
@@ -20,6 +21,7 @@
 #define VME_VFIO_GROUP_SET_CONTAINER _IO(VME_VFIO_TYPE, VME_VFIO_BASE + 4)  /* 0x3B68 */
 #define VME_VFIO_GROUP_GET_DEVICE_FD _IO(VME_VFIO_TYPE, VME_VFIO_BASE + 6)  /* 0x3B6A */
 #define VME_VFIO_DEVICE_GET_INFO _IO(VME_VFIO_TYPE, VME_VFIO_BASE + 7)      /* 0x3B6B */
+#define VME_VFIO_DEVICE_GET_REGION_INFO _IO(VME_VFIO_TYPE, VME_VFIO_BASE + 8) /* 0x3B6C */
 #define VME_VFIO_DEVICE_RESET _IO(VME_VFIO_TYPE, VME_VFIO_BASE + 11)        /* 0x3B6F */
 #define VME_VFIO_DEVICE_FEATURE _IO(VME_VFIO_TYPE, VME_VFIO_BASE + 17)      /* 0x3B75 */
 #define VME_VFIO_MIG_GET_PRECOPY_INFO _IO(VME_VFIO_TYPE, VME_VFIO_BASE + 21) /* 0x3B79, data_fd, 6.2+ */
@@ -91,6 +93,26 @@ struct vme_precopy_info {
 _Static_assert(sizeof(struct vme_feature_migration) == 16, "migration feature size");
 _Static_assert(sizeof(struct vme_feature_state) == 16, "state feature size");
 _Static_assert(sizeof(struct vme_precopy_info) == 24, "precopy info size");
+
+/* VFIO_DEVICE_GET_REGION_INFO and its capability chain (offsets from the struct's start). */
+struct vme_region_info {
+  uint32_t argsz;
+  uint32_t flags;
+  uint32_t index;
+  uint32_t cap_offset;
+  uint64_t size;
+  uint64_t offset;
+};
+_Static_assert(sizeof(struct vme_region_info) == 32, "region info size");
+#define VME_REGION_INFO_FLAG_CAPS (1u << 3)
+#define VME_REGION_INFO_CAP_TYPE 2u /* {u16 id, u16 version, u32 next; u32 type, subtype} */
+/* The v1 migration region of Linux 5.8 to 5.17 (removed in 5.18 for the v2 protocol). */
+#define VME_REGION_TYPE_MIGRATION_DEPRECATED 3u
+#define VME_REGION_SUBTYPE_MIGRATION_DEPRECATED 1u
+
+/* Walks the capability chain of a region-info buffer of len bytes (bounds and loops checked)
+ * for a TYPE capability: 1 found (type/subtype set), 0 none, -1 malformed chain. */
+int vme_region_type(const unsigned char *buf, size_t len, uint32_t *type, uint32_t *subtype);
 
 const char *vme_state_name(uint32_t s);
 int vme_state_parse(const char *name); /* -1 if unknown */

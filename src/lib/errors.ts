@@ -4,7 +4,9 @@
  *
  * Exit codes (like diff): 0 yes/success, 1 the check ran and says no, 2 usage or input
  * error, 3 runtime failure with every device back in a usable state, 4 a device went to
- * ERROR and needed a reset, 5 recovery failed (a device may need attention).
+ * ERROR and needed a reset, 5 recovery failed (a device may need attention). A migration
+ * interrupted by a signal, its devices put back, exits 128 + the signal's number (129
+ * SIGHUP, 130 SIGINT, 143 SIGTERM) as a shell would report it.
  */
 export const ExitCode = {
   ok: 0,
@@ -13,6 +15,9 @@ export const ExitCode = {
   runtime: 3,
   deviceReset: 4,
   recoveryFailed: 5,
+  sighup: 129,
+  sigint: 130,
+  sigterm: 143,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -7,10 +7,12 @@ import {fileURLToPath} from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ENGINE = path.join(ROOT, 'engine', 'build', 'vfio-mig-engine');
+/** The test build: the shipped ops plus attach_data, pack and unpack (engine/src/testops.c). */
+export const TEST_ENGINE = path.join(ROOT, 'engine', 'build', 'vfio-mig-engine-test');
 
 /** Builds the engine (serialised with flock: jest runs test files in parallel). */
 export function ensureEngine(): string {
-  execFileSync('flock', [path.join(tmpdir(), 'vfio-mig-engine-build.lock'), 'make', '-s', '-C', path.join(ROOT, 'engine')], {
+  execFileSync('flock', [path.join(tmpdir(), 'vfio-mig-engine-build.lock'), 'make', '-s', '-C', path.join(ROOT, 'engine'), 'all', 'test-engine'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return ENGINE;
@@ -35,13 +37,14 @@ export interface Reply {
   [k: string]: unknown;
 }
 
-/** Runs the engine once over the given request lines; returns the parsed output lines. */
+/** Runs the test build of the engine once over the given request lines; returns the parsed output lines. */
 export function runEngine(
   lines: Array<Record<string, unknown> | string>,
   env: NodeJS.ProcessEnv = process.env,
+  binary = TEST_ENGINE,
 ): {replies: Reply[]; status: number | null; stdout: string} {
   const input = lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n';
-  const r = spawnSync(ENGINE, [], {input, env, maxBuffer: 256 << 20});
+  const r = spawnSync(binary, [], {input, env, maxBuffer: 256 << 20});
   const stdout = r.stdout.toString('utf8');
   const replies = stdout
     .split('\n')

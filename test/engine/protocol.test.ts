@@ -2,7 +2,17 @@ import {spawnSync} from 'node:child_process';
 import {mkdirSync, symlinkSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
 
-import {ENGINE, ensureEngine, responses, runEngine, tempDir} from './helpers.js';
+import {ENGINE, TEST_ENGINE, ensureEngine, responses, runEngine, tempDir} from './helpers.js';
+
+describe('the shipped binary', () => {
+  beforeAll(() => ensureEngine());
+  test('has no test-only ops: attach_data, pack and unpack are UNKNOWN_OP (they live in the test build)', () => {
+    const rs = responses(runEngine([{id: 1, op: 'hello'}, {id: 2, op: 'attach_data', path: '/dev/null', mode: 'read'}, {id: 3, op: 'pack'}, {id: 4, op: 'unpack'}], process.env, ENGINE).replies);
+    expect(rs[0]!.ops).not.toEqual(expect.arrayContaining(['attach_data']));
+    expect(rs[0]!.ops).toEqual(expect.arrayContaining(['verify', 'cancel', 'commit']));
+    expect(rs.slice(1).map((r) => r.code)).toEqual(['UNKNOWN_OP', 'UNKNOWN_OP', 'UNKNOWN_OP']);
+  });
+});
 
 let tmp: {dir: string; cleanup: () => void};
 beforeAll(() => {
@@ -189,7 +199,7 @@ describe('data path against a stand-in data_fd (attach_data)', () => {
     const {randomBytes} = await import('node:crypto');
     // The "device": a pipe the test writes into, standing in for a data_fd.
     const writer = spawn('sh', ['-c', 'cat'], {stdio: ['pipe', 'pipe', 'inherit']});
-    const eng = await EngineProcess.start({binary: ENGINE, data: writer.stdout});
+    const eng = await EngineProcess.start({binary: TEST_ENGINE, data: writer.stdout});
     writer.stdout.destroy();
     const stream = path.join(tmp.dir, 'rounds.vms');
     await eng.attachData({fd: 3, mode: 'read'});

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import {EngineProcess} from '../../src/lib/engine/index.js';
 import type {ProgressEvent} from '../../src/lib/engine/index.js';
-import {ENGINE, ensureEngine, parseStream, random, responses, runEngine, tempDir} from './helpers.js';
+import {TEST_ENGINE, ensureEngine, parseStream, random, responses, runEngine, tempDir} from './helpers.js';
 
 const CHUNK = 4096;
 let tmp: {dir: string; cleanup: () => void};
@@ -111,7 +111,7 @@ describe('through pipes', () => {
     const cat = spawn('cat', [src], {stdio: ['ignore', a.wfd, 'inherit']});
     const catExit = exited(cat);
     closeSync(a.wfd);
-    const e1 = await EngineProcess.start({binary: ENGINE, data: a.rfd});
+    const e1 = await EngineProcess.start({binary: TEST_ENGINE, data: a.rfd});
     closeSync(a.rfd);
     const packed = await e1.pack({in_fd: 3, out_path: stream, header});
     expect(packed).toMatchObject({ok: true, payload_bytes: data.length, chunks: 4});
@@ -122,7 +122,7 @@ describe('through pipes', () => {
     const sink = spawn('sh', ['-c', 'cat > "$0"', back], {stdio: [b.rfd, 'inherit', 'inherit']});
     const sinkExit = exited(sink);
     closeSync(b.rfd);
-    const e2 = await EngineProcess.start({binary: ENGINE, data: b.wfd});
+    const e2 = await EngineProcess.start({binary: TEST_ENGINE, data: b.wfd});
     closeSync(b.wfd);
     const unpacked = await e2.unpack({in_path: stream, out_fd: 3});
     expect(unpacked).toMatchObject({ok: true, payload_bytes: data.length});
@@ -145,7 +145,7 @@ describe('through pipes', () => {
     closeSync(f.rfd);
     let readerOut = '';
     reader.stdout?.on('data', (d: Buffer) => (readerOut += d.toString()));
-    const eng = await EngineProcess.start({binary: ENGINE, data: f.wfd});
+    const eng = await EngineProcess.start({binary: TEST_ENGINE, data: f.wfd});
     closeSync(f.wfd);
     const events: ProgressEvent[] = [];
     const res = await eng.pack({in_path: src, out_fd: 3, header}, {onProgress: (ev) => events.push(ev)});
@@ -174,7 +174,7 @@ describe("EngineOptions.data = 'pipe'", () => {
     const data = random(2 * 1024 * 1024 + 99);
     const src = path.join(tmp.dir, 'dpipe-src');
     writeFileSync(src, data);
-    const eng = await EngineProcess.start({binary: ENGINE, data: 'pipe'});
+    const eng = await EngineProcess.start({binary: TEST_ENGINE, data: 'pipe'});
     const stream = eng.dataStream as NodeJS.ReadableStream;
     const parts: Buffer[] = [];
     const ended = new Promise<void>((resolve) => {
@@ -199,7 +199,7 @@ describe('cancellation', () => {
     execFileSync('mkfifo', [fifo]);
     const a = {wfd: openSync(fifo, fsc.O_RDWR | fsc.O_NONBLOCK), rfd: -1};
     a.rfd = openSync(fifo, fsc.O_RDONLY);
-    const eng = await EngineProcess.start({binary: ENGINE, data: a.rfd});
+    const eng = await EngineProcess.start({binary: TEST_ENGINE, data: a.rfd});
     closeSync(a.rfd);
     const {writeSync} = await import('node:fs');
     // Exactly one chunk (64 KiB, what an unresized pipe holds) is waiting; nothing follows, so
@@ -246,7 +246,7 @@ describe('files written by the engine', () => {
 });
 
 function __dirnameOf(): string {
-  return path.join(path.dirname(ENGINE), '..', '..', 'test', 'engine');
+  return path.join(path.dirname(TEST_ENGINE), '..', '..', 'test', 'engine');
 }
 
 function exited(child: ChildProcess): Promise<number | null> {

@@ -42,7 +42,7 @@ describe('item 7: exit codes as the README says', () => {
 
   it.each([
     ['migrate caps', [missing, ...gpuA]],
-    ['migrate save', [missing, '--out', '/tmp/never-written.state', ...gpuA]],
+    ['migrate save', [missing, '--out', '/tmp/never-written.state', '--final-state', 'stop', ...gpuA]],
     ['migrate run', ['--source', missing, '--dest', SRC, ...gpuA]],
     ['migrate state', [missing, ...gpuA]],
   ])('%s <unknown device>: exit 2 naming the device', (command, args) => {

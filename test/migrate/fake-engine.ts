@@ -20,6 +20,11 @@ export interface Faults {
   corruptAt?: number;
   /** VFIO_DEVICE_RESET fails. */
   failReset?: boolean;
+  /** A data read (save) or write (load) that blocks until the transfer is cancelled. */
+  stallSave?: boolean;
+  stallLoad?: boolean;
+  /** The guest dirties this many bytes during each PRE_COPY round (reported by PRECOPY_INFO). */
+  dirtyPerRound?: number;
   /** write() on the RESUMING data_fd fails with this errno (mtty: EFAULT on a foreign header). */
   refuseWrite?: string;
   /** A data_fd read never returns (until the engine is closed). */
@@ -29,6 +34,8 @@ export interface Faults {
 /** A device as the kernel presents it, plus the wire the engine would stream over. */
 export class FakeDevice {
   state: MigStateValue = MigState.RUNNING;
+  /** A 5.8-5.17 kernel's device: no v2 migration, a v1 migration region instead. */
+  v1Region = false;
   /** Every SET the policy sent, in order: the policy must never send a refused arc. */
   readonly sets: string[] = [];
   constructor(
@@ -54,7 +61,13 @@ export class FakeEngine implements EngineLike {
   private inputPath: string | undefined;
   private sessionOpen = false;
   private readSoFar = 0;
+  private dirty = 0;
   closed = false;
+  /** Requests received, in order (ops only). */
+  readonly ops: string[] = [];
+  private cancelTransfer: (() => void) | undefined;
+  /** Set when the transfer in progress was cancelled. */
+  cancelled = 0;
   private onClose: (() => void) | undefined;
 
   constructor(
@@ -64,7 +77,27 @@ export class FakeEngine implements EngineLike {
   ) {}
 
   async request<O extends OpName>(op: O, args: OpArgs<O>, opts: {onProgress?: (ev: ProgressEvent) => void} = {}): Promise<OpResult<O>> {
+    this.ops.push(op);
     return this.handle(op, args as Record<string, unknown>, opts) as Promise<OpResult<O>>;
+  }
+
+  /** As the engine: a waiting transfer ends with CANCELLED. */
+  async cancel(): Promise<void> {
+    this.ops.push('cancel');
+    if (this.cancelTransfer) {
+      this.cancelled++;
+      this.cancelTransfer();
+    }
+  }
+
+  /** A transfer blocked on a peer that never moves: only cancel() ends it. */
+  private stall(op: string): Promise<never> {
+    return new Promise((_, reject) => {
+      this.cancelTransfer = () => {
+        this.cancelTransfer = undefined;
+        reject(new EngineError({v: 1, id: 0, op, ok: false, errno: 125, error: 'ECANCELED', code: 'CANCELLED', message: 'transfer cancelled'}));
+      };
+    });
   }
 
   private dev(op: string): FakeDevice {
@@ -78,6 +111,9 @@ export class FakeEngine implements EngineLike {
       case 'open': {
         this.device = this.devices.get(args.device as string);
         if (!this.device) fail(op, 'NO_DEVICE', 'ENODEV', `${args.device}: no such device`);
+        if (this.device.v1Region) {
+          return {...base, device: args.device, bus: 'pci', group: 1, migration_supported: false, migration_flags: 0, migration_flags_names: [], migration_v1_region: true};
+        }
         return {...base, device: args.device, bus: 'mdev', group: 1, migration_supported: true, migration_flags: this.device.flags, migration_flags_names: []};
       }
       case 'get_state':
@@ -116,7 +152,7 @@ export class FakeEngine implements EngineLike {
       case 'data_size':
         return {...base, stop_copy_length: this.dev(op).memory.length};
       case 'precopy_info':
-        return {...base, initial_bytes: this.readSoFar === 0 ? this.dev(op).memory.length : 0, dirty_bytes: 0};
+        return {...base, initial_bytes: this.dev(op).memory.length - this.readSoFar, dirty_bytes: this.dirty};
       case 'reset': {
         const d = this.dev(op);
         if (d.faults.failReset) fail(op, 'EIO', 'EIO', 'injected reset failure');
@@ -132,12 +168,21 @@ export class FakeEngine implements EngineLike {
       case 'save': {
         const d = this.dev(op);
         if (!this.sessionOpen) fail(op, 'NO_DATA', 'EBADF', 'no data session');
+        if (d.faults.stallSave) return this.stall(op);
         if (d.faults.hangRead) {
           await new Promise<void>((resolve) => (this.onClose = resolve));
           fail(op, 'EIO', 'EIO', 'the engine was closed during the read');
         }
         const max = typeof args.max_bytes === 'number' ? args.max_bytes : Infinity;
         const rest = d.memory.subarray(this.readSoFar, this.readSoFar + Math.min(max, d.memory.length));
+        if (args.mode === 'until_empty' && d.faults.dirtyPerRound !== undefined) {
+          // Dirty pages are counted, not framed: the policy only sees sizes and rates.
+          const bytes = rest.length + this.dirty;
+          appendFileSync(this.output!, rest);
+          this.readSoFar += rest.length;
+          this.dirty = d.faults.dirtyPerRound;
+          return {...base, bytes, chunks: 1, total_bytes: this.readSoFar, stream_bytes: this.readSoFar};
+        }
         if (d.faults.failReadAfter !== undefined && this.readSoFar + rest.length > d.faults.failReadAfter) {
           fail(op, 'EIO', 'EIO', `read failed after ${d.faults.failReadAfter} bytes`);
         }
@@ -163,16 +208,27 @@ export class FakeEngine implements EngineLike {
         const d = this.dev(op);
         if (!this.sessionOpen || d.state !== MigState.RESUMING) fail(op, 'NO_DATA', 'EBADF', 'no data session');
         const at = d.faults.corruptAt;
-        if (at !== undefined) fail(op, 'STREAM_CORRUPT', 'EIO', `stream corrupt at byte ${at}`, {offset: at});
+        if (at !== undefined) {
+          // Some bytes arrive first: by then the source is well into its save.
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          fail(op, 'STREAM_CORRUPT', 'EIO', `stream corrupt at byte ${at}`, {offset: at});
+        }
         if (d.faults.refuseWrite) fail(op, d.faults.refuseWrite, d.faults.refuseWrite, `write: injected ${d.faults.refuseWrite}`);
+        if (d.faults.stallLoad) return this.stall(op);
         if (this.inputPath === this.wire?.path) {
-          await this.wire!.done;
+          // Like the socket: the load waits for the writer, unless cancelled.
+          await Promise.race([this.wire!.done, this.stall(op)]);
+          this.cancelTransfer = undefined;
           const text = readFileSync(this.inputPath!);
           this.input!.payload = text.subarray(text.indexOf(10) + 1);
         }
         d.memory = Buffer.from(this.input!.payload);
         return {...base, bytes: d.memory.length, chunks: 1, stream_bytes: d.memory.length, complete: true};
       }
+      case 'commit':
+        return {...base, committed: true};
+      case 'cancel':
+        return base;
       case 'load_end':
         this.input = undefined;
         return {...base, closed: true, complete: true};

@@ -5,6 +5,7 @@ import path from 'node:path';
 import {ExitCode} from '../../src/lib/errors.js';
 import {MigFlag, MigState} from '../../src/lib/fsm/states.js';
 import {loadDevice} from '../../src/lib/migrate/load.js';
+import {InterruptedError} from '../../src/lib/migrate/guard.js';
 import {MigrationFailedError} from '../../src/lib/migrate/recover.js';
 import {runMigration} from '../../src/lib/migrate/run.js';
 import {saveDevice} from '../../src/lib/migrate/save.js';
@@ -70,7 +71,7 @@ describe('save: arcs one at a time, recovery of the source', () => {
     const w = world(SC);
     const events: MigrationEvent[] = [];
     const out = path.join(root, 'a.state');
-    const result = await saveDevice({sysfs, device: SRC.toUpperCase(), output: {path: out}, start: w.start, onEvent: (e) => events.push(e)});
+    const result = await saveDevice({sysfs, device: SRC.toUpperCase(), output: {path: out}, start: w.start, finalState: 'stop', onEvent: (e) => events.push(e)});
     expect(w.src.sets).toEqual(['RUNNING->STOP', 'STOP->STOP_COPY', 'STOP_COPY->STOP']);
     expect(result).toMatchObject({device: SRC, payload_bytes: 4096, final_state: 'STOP', size_estimate: 4096});
     expect(w.src.state).toBe(MigState.STOP);
@@ -80,25 +81,26 @@ describe('save: arcs one at a time, recovery of the source', () => {
     expect(w.engines.every((e) => e.closed)).toBe(true);
   });
 
-  it('with P2P the path goes through RUNNING_P2P; --resume returns the source to RUNNING', async () => {
+  it('with P2P the path goes through RUNNING_P2P; final state running returns the source to RUNNING', async () => {
     const w = world(SC | P2P);
-    await saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'p2p.state')}, start: w.start, resume: true});
+    await saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'p2p.state')}, start: w.start, finalState: 'running'});
     expect(w.src.sets).toEqual(['RUNNING->RUNNING_P2P', 'RUNNING_P2P->STOP', 'STOP->STOP_COPY', 'STOP_COPY->STOP', 'STOP->RUNNING_P2P', 'RUNNING_P2P->RUNNING']);
     expect(w.src.state).toBe(MigState.RUNNING);
   });
 
   it('PRE_COPY rounds, then PRE_COPY -> STOP_COPY; never STOP_COPY -> PRE_COPY', async () => {
     const w = world(SC | PRE);
-    const result = await saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'pre.state')}, start: w.start, precopyRounds: 3});
+    const result = await saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'pre.state')}, start: w.start, finalState: 'stop', precopyRounds: 3});
     expect(w.src.sets).toEqual(['RUNNING->PRE_COPY', 'PRE_COPY->STOP_COPY', 'STOP_COPY->STOP']);
-    expect(result.precopy_rounds).toEqual([{round: 1, initial_bytes: 4096, dirty_bytes: 0, bytes: 4096}]);
+    expect(result.precopy_rounds).toEqual([{round: 1, initial_bytes: 4096, dirty_bytes: 0, bytes: 4096, ms: expect.any(Number)}]);
+    expect(result.precopy).toMatchObject({switchover: 'fits_budget', remaining_bytes: 0, expected_downtime_ms: 0});
   });
 
   it('a failed arc is located, the source unwound to RUNNING, no file left (exit 3)', async () => {
     const w = world(SC);
     w.src.faults = {failArc: {from: MigState.STOP, to: MigState.STOP_COPY, errno: 'EIO'}};
     const out = path.join(root, 'failed.state');
-    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: out}, start: w.start}));
+    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: out}, start: w.start, finalState: 'stop'}));
     expect(error.exitCode).toBe(ExitCode.runtime);
     expect(error.message).toMatch(/STOP -> STOP_COPY failed: EIO .*device now STOP; source .*: device fine \(RUNNING\)/);
     expect(w.src.state).toBe(MigState.RUNNING);
@@ -109,7 +111,7 @@ describe('save: arcs one at a time, recovery of the source', () => {
   it('a read failure mid-state unwinds the source (migration failed, device fine)', async () => {
     const w = world(SC | P2P);
     w.src.faults = {failReadAfter: 1000};
-    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'r.state')}, start: w.start}));
+    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'r.state')}, start: w.start, finalState: 'stop'}));
     expect(error.exitCode).toBe(3);
     expect(error.recoveries).toEqual([expect.objectContaining({role: 'source', outcome: 'device_fine', state: 'RUNNING'})]);
     expect(w.src.sets.slice(-3)).toEqual(['STOP_COPY->STOP', 'STOP->RUNNING_P2P', 'RUNNING_P2P->RUNNING']);
@@ -118,7 +120,7 @@ describe('save: arcs one at a time, recovery of the source', () => {
   it('a device that went to ERROR is reset: "device needed a reset" (exit 4)', async () => {
     const w = world(SC);
     w.src.faults = {errorArc: {from: MigState.STOP, to: MigState.STOP_COPY}};
-    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'e.state')}, start: w.start}));
+    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'e.state')}, start: w.start, finalState: 'stop'}));
     expect(error.exitCode).toBe(ExitCode.deviceReset);
     expect(error.message).toMatch(/device needed a reset \(RUNNING\)/);
     expect(w.src.state).toBe(MigState.RUNNING);
@@ -129,14 +131,14 @@ describe('save: arcs one at a time, recovery of the source', () => {
   it('a reset that fails too is "recovery failed" (exit 5)', async () => {
     const w = world(SC);
     w.src.faults = {errorArc: {from: MigState.STOP, to: MigState.STOP_COPY}, failReset: true};
-    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'f.state')}, start: w.start}));
+    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'f.state')}, start: w.start, finalState: 'stop'}));
     expect(error.exitCode).toBe(ExitCode.recoveryFailed);
   });
 
   it('a source not RUNNING is refused and left alone', async () => {
     const w = world(SC);
     w.src.state = MigState.STOP;
-    await expect(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 's.state')}, start: w.start})).rejects.toThrow(/is STOP, not RUNNING/);
+    await expect(saveDevice({sysfs, device: SRC, output: {path: path.join(root, 's.state')}, start: w.start, finalState: 'stop'})).rejects.toThrow(/is STOP, not RUNNING/);
     expect(w.src.sets).toEqual([]);
     expect(w.src.state).toBe(MigState.STOP);
   });
@@ -147,7 +149,7 @@ describe('load: header checked before the device is touched; failures reset the 
     const w = world(flags);
     const out = path.join(root, `src-${flags}.state`);
     await rm(out, {force: true});
-    await saveDevice({sysfs, device: SRC, output: {path: out}, start: w.start});
+    await saveDevice({sysfs, device: SRC, output: {path: out}, start: w.start, finalState: 'stop'});
     return out;
   }
 
@@ -224,5 +226,140 @@ describe('run: both devices, one host', () => {
   it('the same device as source and destination is refused', async () => {
     const w = world(SC);
     await expect(runMigration({sysfs, source: SRC, dest: SRC, start: w.start})).rejects.toThrow(/source and destination are the same device/);
+  });
+});
+
+/** Resolves once the device reaches `state` (the fake moves synchronously, timers run between). */
+async function reached(dev: FakeDevice, state: number): Promise<void> {
+  while (dev.state !== state) await new Promise((resolve) => setTimeout(resolve, 2));
+}
+
+describe('never stranded: cancellation, signals, timeouts', () => {
+  it('a destination failing while the source is blocked on the wire: both aborted at once, its error reported', async () => {
+    const w = world(SC);
+    w.src.faults = {stallSave: true};
+    w.dst.faults = {corruptAt: 77};
+    const error = await failure(runMigration({sysfs, source: SRC, dest: DST, start: w.start, precopyRounds: 0}));
+    expect(error.message).toMatch(/^migration failed: stream corrupt at byte 77; source .*: device fine \(RUNNING\); destination .*: device fine \(RUNNING\)/);
+    expect(error.exitCode).toBe(ExitCode.runtime);
+    // The source's blocked save was cancelled before anything else was asked of it.
+    const [srcEngine] = w.engines;
+    expect(srcEngine!.cancelled).toBe(1);
+    expect(srcEngine!.ops.slice(srcEngine!.ops.indexOf('cancel'), srcEngine!.ops.indexOf('cancel') + 2)).toEqual(['cancel', 'save_end']);
+    expect(w.src.state).toBe(MigState.RUNNING);
+    expect(w.dst.state).toBe(MigState.RUNNING);
+  });
+
+  it('a source failing while the destination waits for data: the loader is cancelled, source error reported', async () => {
+    const w = world(SC);
+    w.src.faults = {failArc: {from: MigState.STOP, to: MigState.STOP_COPY, errno: 'EIO'}};
+    const error = await failure(runMigration({sysfs, source: SRC, dest: DST, start: w.start, precopyRounds: 0}));
+    expect(error.message).toMatch(/STOP -> STOP_COPY failed: EIO/);
+    expect(w.engines[1]!.cancelled).toBe(1);
+    expect(error.recoveries.map((r) => [r.role, r.state])).toEqual([
+      ['source', 'RUNNING'],
+      ['destination', 'RUNNING'],
+    ]);
+  });
+
+  it('a signal during STOP_COPY: exit 130, source RUNNING, destination reset', async () => {
+    const w = world(SC);
+    w.src.faults = {stallSave: true};
+    const ac = new AbortController();
+    const running = runMigration({sysfs, source: SRC, dest: DST, start: w.start, signal: ac.signal, precopyRounds: 0});
+    await reached(w.src, MigState.STOP_COPY);
+    ac.abort(new InterruptedError('SIGINT'));
+    const error = await failure(running);
+    expect(error.exitCode).toBe(ExitCode.sigint);
+    expect(error.code).toBe('INTERRUPTED');
+    expect(w.src.state).toBe(MigState.RUNNING);
+    expect(w.dst.sets).toContain('STOP->RESUMING');
+    expect(w.dst.state).toBe(MigState.RUNNING);
+  });
+
+  it('--timeout ends a STOP_COPY that does not finish; the save leaves no file and the source runs', async () => {
+    const w = world(SC);
+    w.src.faults = {stallSave: true};
+    const out = path.join(root, 'timeout.state');
+    const t0 = Date.now();
+    const error = await failure(saveDevice({sysfs, device: SRC, output: {path: out}, start: w.start, finalState: 'stop', timeoutMs: 50}));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(error.message).toMatch(/STOP_COPY did not finish within --timeout 50 ms/);
+    expect(error.exitCode).toBe(ExitCode.runtime);
+    expect(w.src.state).toBe(MigState.RUNNING);
+    expect(existsSync(out)).toBe(false);
+    expect((await readdir(root)).filter((f) => f.includes('.partial-'))).toEqual([]);
+  });
+
+  it('SIGTERM during a save: exit 143, no partial file, source RUNNING', async () => {
+    const w = world(SC);
+    w.src.faults = {stallSave: true};
+    const ac = new AbortController();
+    const saving = saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'term.state')}, start: w.start, finalState: 'stop', signal: ac.signal});
+    await reached(w.src, MigState.STOP_COPY);
+    ac.abort(new InterruptedError('SIGTERM'));
+    const error = await failure(saving);
+    expect(error.exitCode).toBe(ExitCode.sigterm);
+    expect(w.src.state).toBe(MigState.RUNNING);
+    expect((await readdir(root)).filter((f) => f.includes('.partial-'))).toEqual([]);
+  });
+
+  it('a hand-over save commits the source before stopping it; a snapshot does not', async () => {
+    const stop = world(SC);
+    await saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'commit.state')}, start: stop.start, finalState: 'stop'});
+    expect(stop.engines[0]!.ops.filter((o) => o === 'commit')).toHaveLength(1);
+    const snap = world(SC);
+    const r = await saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'snap.state')}, start: snap.start, finalState: 'running'});
+    expect(snap.engines[0]!.ops).not.toContain('commit');
+    expect(r.final_state).toBe('RUNNING');
+  });
+
+  it('run commits the source only after the destination validated the state', async () => {
+    const w = world(SC);
+    w.dst.faults = {rejectLoad: true};
+    await failure(runMigration({sysfs, source: SRC, dest: DST, start: w.start}));
+    expect(w.engines[0]!.ops).not.toContain('commit');
+  });
+});
+
+describe('downtime budget: PRE_COPY rounds until what is left fits', () => {
+  it('switches over once the dirty rest fits the budget at the measured rate', async () => {
+    const w = world(SC | PRE);
+    w.src.faults = {dirtyPerRound: 1024};
+    const r = await runMigration({sysfs, source: SRC, dest: DST, start: w.start, maxDowntimeMs: 300});
+    expect(r.precopy_rounds).toHaveLength(1);
+    expect(r.precopy).toMatchObject({switchover: 'fits_budget', remaining_bytes: 1024});
+    expect(r.precopy.expected_downtime_ms).toBeLessThanOrEqual(300);
+    expect(r.max_downtime_ms).toBe(300);
+  });
+
+  it('stops when a round no longer shrinks what is left', async () => {
+    const w = world(SC | PRE);
+    w.src.faults = {dirtyPerRound: 1024};
+    const r = await runMigration({sysfs, source: SRC, dest: DST, start: w.start, maxDowntimeMs: 0});
+    expect(r.precopy_rounds.map((x) => x.bytes)).toEqual([4096, 1024]);
+    expect(r.precopy.switchover).toBe('no_progress');
+  });
+
+  it('stops at the round limit; 0 rounds means straight to STOP_COPY', async () => {
+    const w = world(SC | PRE);
+    w.src.faults = {dirtyPerRound: 1024};
+    const r = await runMigration({sysfs, source: SRC, dest: DST, start: w.start, maxDowntimeMs: 0, precopyRounds: 1});
+    expect(r.precopy).toMatchObject({switchover: 'round_limit'});
+    const none = world(SC | PRE);
+    const r0 = await runMigration({sysfs, source: SRC, dest: DST, start: none.start, precopyRounds: 0});
+    expect(r0.precopy.switchover).toBe('no_precopy');
+    expect(none.src.sets[0]).toBe('RUNNING->STOP');
+  });
+});
+
+describe('v1 migration region (Linux 5.8 to 5.17)', () => {
+  it('is named with the kernel range and what to do, before anything moves (exit 2)', async () => {
+    const w = world(SC);
+    w.src.v1Region = true;
+    const error = await saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'v1.state')}, start: w.start, finalState: 'stop'}).catch((e: unknown) => e);
+    expect(error).toMatchObject({code: 'MIGRATION_V1', exitCode: ExitCode.input});
+    expect((error as Error).message).toMatch(/deprecated v1 migration region \(Linux 5\.8 to 5\.17, removed in 5\.18\).*run Linux 5\.18 or later/);
+    expect(w.src.sets).toEqual([]);
   });
 });

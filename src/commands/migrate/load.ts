@@ -5,6 +5,7 @@ import {checkInputFile} from '../../lib/format/input.js';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
 import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
+import {interruptible} from '../../cli/interrupt.js';
 import {withEvents} from '../../cli/progress.js';
 import {loadDevice, type LoadResult} from '../../lib/migrate/load.js';
 
@@ -14,7 +15,8 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
     "Reads the stream's header and checks it against the destination (model, parameters, prepared values) " +
     'before touching the device; then RESUMING, each chunk verified before it reaches the device, STOP (the ' +
     'driver validates the state) and RUNNING. A corrupt or truncated stream, or state the driver rejects, ' +
-    "resets the device and exits 3 (\"stream corrupt at byte N\")." + exitCodes({0: 'loaded, the device running', 3: 'a corrupt stream or a refused load: the destination was reset', 4: 'the destination went to ERROR and was reset', 5: 'recovery failed: the device needs attention'});
+    "resets the device and exits 3 (\"stream corrupt at byte N\"). SIGINT/SIGTERM/SIGHUP cancel the load and " +
+    'reset the device; if this process is killed the engine resets it on its own.' + exitCodes({0: 'loaded, the device running', 3: 'a corrupt stream or a refused load: the destination was reset', 4: 'the destination went to ERROR and was reset', 5: 'recovery failed: the device needs attention', interrupted: 'interrupted by SIGHUP, SIGINT or SIGTERM: the destination was reset'});
 
   static override examples = [
     '<%= config.bin %> migrate load 0e352e90-823f-4f5d-9221-86e662934044 --in gpu.state',
@@ -34,15 +36,16 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
     // not a regular file (a FIFO would block the engine's read).
     await requireDevice(this.sysfs(), this.args.device);
     if (this.flags.in !== '-') await checkInputFile(this.flags.in, 'state stream');
-    const result = await withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
+    const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
       loadDevice({
+        signal,
         sysfs: this.sysfs(),
         device: this.args.device,
         input: this.flags.in === '-' ? {fd: 0} : {path: this.flags.in},
         raw: this.flags.raw,
         onEvent,
       }),
-    );
+    ));
     return {
       result,
       exitCode: 0,

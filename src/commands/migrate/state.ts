@@ -19,8 +19,9 @@ export default class MigrateState extends BaseCommand<typeof MigrateState, State
   static override description =
     'Without flags: the current state. --set walks the kernel\'s arcs one SET at a time (so a failure ' +
     'names its arc) and refuses transitions the kernel refuses; --reset issues VFIO_DEVICE_RESET, the only ' +
-    'way out of ERROR. The kernel returns a device to RUNNING when its last user closes it, so a state ' +
-    'set here lasts only while the engine holds the device: use it for diagnostics.' + exitCodes({0: 'the state (after --set or --reset)', 3: 'runtime failure: a transition refused by the driver, the device usable', 4: 'the device went to ERROR and was reset', 5: 'recovery failed: the device needs attention'});
+    'way out of ERROR. What a device does when its last user closes it is up to its driver (the upstream ' +
+    'mtty sample on 6.12 keeps STOP, for one): nothing is assumed, the state shown is read from the device. ' +
+    'A source left in STOP can be brought back with --set running (or --reset).' + exitCodes({0: 'the state (after --set or --reset)', 3: 'runtime failure: a transition refused by the driver, the device usable', 4: 'the device went to ERROR and was reset', 5: 'recovery failed: the device needs attention'});
 
   static override examples = [
     '<%= config.bin %> migrate state 0000:01:00.1',

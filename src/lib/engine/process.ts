@@ -209,8 +209,9 @@ export class EngineProcess extends EventEmitter {
 
   // ---- typed operations ----
 
+  /** `interactive`: this client waits for each answer, so the engine may treat a new line during a transfer as `cancel`. */
   hello(): Promise<OpResult<'hello'>> {
-    return this.request('hello', {});
+    return this.request('hello', {interactive: true});
   }
   selftest(): Promise<OpResult<'selftest'>> {
     return this.request('selftest', {});
@@ -280,6 +281,19 @@ export class EngineProcess extends EventEmitter {
   }
   verify(args: OpArgs<'verify'>, opts?: RequestOptions): Promise<OpResult<'verify'>> {
     return this.request('verify', args, opts);
+  }
+
+  /**
+   * Ends the running transfer, if any (it fails with code CANCELLED within 200 ms), by
+   * sending a `cancel` line; resolves when the engine has read it. Never rejects.
+   */
+  async cancel(): Promise<void> {
+    await this.request('cancel', {}).catch(() => undefined);
+  }
+
+  /** The caller commits to the device's present state: abandoning no longer undoes it. */
+  commit(): Promise<OpResult<'commit'>> {
+    return this.request('commit', {});
   }
 
   /** Asks the engine to close everything and exit; resolves with its exit status. */

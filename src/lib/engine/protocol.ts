@@ -47,6 +47,8 @@ export interface OpenResponse extends Base {
   migration_flags_names: MigrationFlagName[];
   migration_errno?: number;
   migration_error?: string;
+  /** Without v2 migration: whether a region has the deprecated v1 migration type (Linux 5.8 to 5.17). */
+  migration_v1_region?: boolean;
 }
 
 export interface FlagsResponse extends Base {
@@ -163,9 +165,9 @@ export interface ProgressEvent {
 export type Endpoint = {path: string; fd?: undefined} | {fd: number; path?: undefined};
 
 export interface OpMap {
-  hello: [Record<string, never>, HelloResponse];
+  hello: [{interactive?: boolean}, HelloResponse];
   selftest: [Record<string, never>, SelftestResponse];
-  open: [{device: string; sysfs_root?: string; dev_root?: string}, OpenResponse];
+  open: [{device: string; sysfs_root?: string; dev_root?: string; undo_on_abandon?: boolean}, OpenResponse];
   close: [Record<string, never>, ClosedResponse];
   flags: [Record<string, never>, FlagsResponse];
   get_state: [Record<string, never>, StateResponse];
@@ -174,6 +176,8 @@ export interface OpMap {
   precopy_info: [Record<string, never>, PrecopyInfoResponse];
   reset: [Record<string, never>, ResetResponse];
   close_data: [Record<string, never>, ClosedResponse];
+  commit: [Record<string, never>, Base & {committed: boolean}];
+  cancel: [Record<string, never>, Base];
   attach_data: [{path?: string; fd?: number; mode: 'read' | 'write'}, {ok: true; data_session: boolean} & Base];
   save_begin: [
     {path?: string; fd?: number; header?: string | Record<string, unknown>; raw?: boolean; chunk_size?: number; exclusive?: boolean; fsync?: boolean},

@@ -8,6 +8,8 @@ import {MigFlag, MigState, type MigStateValue, stateName} from '../fsm/states.js
 export interface EngineLike {
   request<O extends OpName>(op: O, args: OpArgs<O>, opts?: {onProgress?: (ev: ProgressEvent) => void}): Promise<OpResult<O>>;
   close(): Promise<number | null>;
+  /** Ends the transfer in progress, if any (it fails with CANCELLED); never rejects. */
+  cancel(): Promise<void>;
 }
 
 /** A SET that failed, located to the arc, with the state the device reported right after. */
@@ -52,7 +54,16 @@ export class DeviceControl {
   ) {}
 
   static async open(engine: EngineLike, device: string, sysfsRoot: string): Promise<DeviceControl> {
-    const opened = await engine.request('open', {device, sysfs_root: sysfsRoot});
+    // Armed: if this process dies, the engine puts back what it did to the device.
+    const opened = await engine.request('open', {device, sysfs_root: sysfsRoot, undo_on_abandon: true});
+    if (opened.migration_v1_region === true) {
+      throw new VfioMigError(
+        `${device}: the device offers only the deprecated v1 migration region (Linux 5.8 to 5.17, removed in 5.18), which vfio-mig does not speak; ` +
+          'run Linux 5.18 or later with a driver that implements VFIO migration v2 (VFIO_DEVICE_FEATURE_MIGRATION)',
+        ExitCode.input,
+        'MIGRATION_V1',
+      );
+    }
     if (!opened.migration_supported || (opened.migration_flags & MigFlag.STOP_COPY) === 0) {
       throw new VfioMigError(
         `${device}: the device does not support VFIO migration${opened.migration_error ? ` (${opened.migration_error})` : ''}`,

@@ -3,6 +3,7 @@ import {InputError} from '../errors.js';
 import {MigState, stateName} from '../fsm/states.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
+import {Guard} from './guard.js';
 import {checkHeaderAgainst, parseHeader, type StreamHeader} from './header.js';
 import {MigrationFailedError, recoverDestination} from './recover.js';
 import {type Endpoint, type EngineStarter, type MigrationEvent, progressOf, startEngine} from './session.js';
@@ -12,6 +13,8 @@ export interface LoadOptions {
   device: string;
   input: Endpoint;
   raw?: boolean;
+  /** Aborts the load (a signal): the destination is reset. */
+  signal?: AbortSignal;
   onEvent?: (ev: MigrationEvent) => void;
   start?: EngineStarter;
 }
@@ -39,7 +42,9 @@ export async function loadDevice(options: LoadOptions): Promise<LoadResult> {
   const emit = options.onEvent ?? (() => undefined);
   const raw = options.raw === true;
   const what = 'path' in options.input ? options.input.path : 'stdin';
+  const guard = new Guard(options.signal);
   const engine: EngineLike = await (options.start ?? startEngine)('fd' in options.input ? options.input.fd : undefined);
+  guard.watch(engine);
   let control: DeviceControl | undefined;
   let resuming = false;
   try {
@@ -52,14 +57,16 @@ export async function loadDevice(options: LoadOptions): Promise<LoadResult> {
     if (start !== MigState.RUNNING && start !== MigState.STOP) {
       throw new InputError(`${device}: the destination is ${stateName(start)}, not RUNNING or STOP; see 'vfio-mig migrate state ${device}'`, 'BAD_STATE');
     }
+    guard.check();
     resuming = true;
     await ctl.stepTo(MigState.RESUMING);
     for (const s of ctl.steps) emit({event: 'step', device, from: s.from, to: s.to});
     const estimate = header?.size_estimate ?? undefined;
-    const loaded = await engine.request('load', estimate ? {estimate} : {}, {onProgress: (ev) => emit(progressOf(device, 'load', ev))});
+    const loaded = await guard.run(() => engine.request('load', estimate ? {estimate} : {}, {onProgress: (ev) => emit(progressOf(device, 'load', ev))}));
     await engine.request('load_end', {});
     const before = ctl.steps.length;
     await ctl.stepTo(MigState.STOP);
+    guard.check();
     await ctl.stepTo(MigState.RUNNING);
     for (const s of ctl.steps.slice(before)) emit({event: 'step', device, from: s.from, to: s.to});
     return {
@@ -70,13 +77,14 @@ export async function loadDevice(options: LoadOptions): Promise<LoadResult> {
       payload_bytes: loaded.bytes,
       stream_bytes: loaded.stream_bytes,
       chunks: loaded.chunks,
-      final_state: 'RUNNING',
+      final_state: stateName(await ctl.state()),
       steps: ctl.steps,
     };
-  } catch (error) {
+  } catch (caught) {
+    const error = guard.error ?? (caught as Error);
     await engine.request('load_end', {}).catch(() => undefined);
     if (!control || !resuming) throw error;
-    throw new MigrationFailedError(error as Error, [await recoverDestination(control)]);
+    throw new MigrationFailedError(error, [await recoverDestination(control)]);
   } finally {
     await engine.close().catch(() => undefined);
   }

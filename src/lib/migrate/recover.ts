@@ -1,6 +1,7 @@
 import {ExitCode, type ExitCodeValue, VfioMigError} from '../errors.js';
 import {MigState, type MigStateValue, stateName} from '../fsm/states.js';
 import type {DeviceControl} from './control.js';
+import {InterruptedError} from './guard.js';
 
 /**
  * How a device came out of a failed migration. `device_fine`: back where it should be with
@@ -95,7 +96,9 @@ export class MigrationFailedError extends VfioMigError {
       'device_fine',
     );
     const summary = recoveries.map((r) => `${r.role} ${r.device}: ${OUTCOME_TEXT[r.outcome]} (${r.state})`).join('; ');
-    super(`migration failed: ${cause.message}; ${summary || OUTCOME_TEXT[worst]}`, OUTCOME_EXIT[worst], worst === 'device_fine' ? 'MIGRATION_FAILED' : worst.toUpperCase(), {
+    // Interrupted with every device back: the signal's exit code (130, 143, 129).
+    const exit = worst === 'device_fine' && cause instanceof InterruptedError ? cause.exitCode : OUTCOME_EXIT[worst];
+    super(`migration failed: ${cause.message}; ${summary || OUTCOME_TEXT[worst]}`, exit, worst !== 'device_fine' ? worst.toUpperCase() : cause instanceof InterruptedError ? 'INTERRUPTED' : 'MIGRATION_FAILED', {
       cause: cause.message,
       cause_code: (cause as VfioMigError).code ?? 'ERROR',
       recoveries,

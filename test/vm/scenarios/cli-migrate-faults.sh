@@ -12,7 +12,7 @@ fault_case() {
   n=$((n + 1))
   disarm
   arm faults_fired=0 "$@"
-  cli "/tmp/fault$n.json" migrate run --source "$s" --dest "$d" $extra --json
+  cli "/tmp/fault$n.json" migrate run --source "$s" --dest "$d" ${extra:---precopy-rounds 0} --json
   expect_eq "$desc: exit code" "$CLI_RC" "$want"
   expect_eq "$desc: the fault fired" "$(cat $VMREF_PARAMS/faults_fired)" 1
   expect_eq "$desc: source state" "$(state $s)" RUNNING

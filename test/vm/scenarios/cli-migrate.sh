@@ -7,7 +7,7 @@ cli /tmp/caps.json migrate caps "$n1" --json
 jcheck "caps: STOP_COPY|P2P|PRE_COPY, RUNNING" /tmp/caps.json \
   'JSON.stringify(r.result).includes("PRE_COPY") && JSON.stringify(r.result).includes("P2P") && JSON.stringify(r.result).includes("RUNNING")'
 check "fill nic 1 (4 KiB)" vmtest fill "$n1" 101
-cli /tmp/save-n.json migrate save "$n1" --out /tmp/n.vfm --json
+cli /tmp/save-n.json migrate save "$n1" --out /tmp/n.vfm --final-state stop --json
 expect_eq "save 4 KiB: exit" "$CLI_RC" 0
 cli /tmp/load-n.json migrate load "$n2" --in /tmp/n.vfm --json
 expect_eq "load 4 KiB: exit" "$CLI_RC" 0
@@ -17,7 +17,7 @@ expect_eq "source left in STOP by save is RUNNING again once closed" "$(state $n
 a=$(mk gfx-4GB); b=$(mk gfx-8GB)
 expect_eq "memory=256 on both" "$(wr $(mig $a memory) 256)$(wr $(mig $b memory) 256)" OKOK
 check "fill a (256 MiB)" vmtest fill "$a" 102
-cli /tmp/save-a.json migrate save "$a" --out /tmp/a.vfm --precopy-rounds 2 --json
+cli /tmp/save-a.json migrate save "$a" --out /tmp/a.vfm --final-state stop --precopy-rounds 2 --json
 expect_eq "save 256 MiB with 2 PRE_COPY rounds: exit" "$CLI_RC" 0
 cli /tmp/verify.json migrate verify --in /tmp/a.vfm --json
 expect_eq "verify: exit" "$CLI_RC" 0
