@@ -1,3 +1,4 @@
+import {existsSync} from 'node:fs';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import {Flags} from '@oclif/core';
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {fields} from '../cli/render.js';
 import {InputError} from '../lib/errors.js';
+import {checkInputFile} from '../lib/format/input.js';
 import {
   captureProbe,
   type CaptureResult,
@@ -67,6 +69,9 @@ export default class Probe extends BaseCommand<typeof Probe, ProbeResult> {
     const f = this.flags;
     if (!f.source && !f.in) throw new InputError('probe: give --source DEV (this host) or --in FILE (a probe file)', 'USAGE');
     if (f.in && !f.dest) throw new InputError('probe: --in FILE needs --dest TYPE|DEV', 'USAGE');
+    // The engine reads the file: a FIFO would block it (issue #12 item 3); refused here, exit 2.
+    // A missing file is left to the probe's own checks, which come in their order.
+    if (f.in && f.in !== '-' && existsSync(f.in)) await checkInputFile(f.in, 'probe file');
     if (f.source && !f.dest && !f.out) throw new InputError('probe: --source DEV needs --dest TYPE|DEV, or --out FILE to make a probe file', 'USAGE');
     const sysfs = this.sysfs();
     let capture: CaptureResult | null = null;

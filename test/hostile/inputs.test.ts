@@ -21,12 +21,13 @@ describe('item 3: a FIFO is refused before it is opened (no reader hangs)', () =
     ['prepare', [SRC, '--params', fifo, '--dry-run', ...gpuA]],
     ['migrate verify', ['--in', fifo]],
     ['migrate load', [SRC, '--in', fifo, ...gpuA]],
+    ['probe', ['--in', fifo, '--dest', 'vgfx-4GB', ...gpuA]],
   ])('%s', (command, args) => {
     // runCli's own timeout (60 s) ends a hang; the check is that it never gets there.
     const started = Date.now();
     const run = runCli([...command.split(' '), ...args]);
     expect(run.code).toBe(2);
-    expect(run.stderr).toBe(`vfio-mig: ${fifo}: not a regular file; not a ${command === 'validate' ? 'document' : command === 'compat' || command === 'prepare' ? 'parameter list' : command === 'select' ? 'inventory' : 'state stream'} (it is a FIFO; use - for stdin)\n`);
+    expect(run.stderr).toBe(`vfio-mig: ${fifo}: not a regular file; not a${command === 'validate' ? ' document' : command === 'compat' || command === 'prepare' ? ' parameter list' : command === 'select' ? 'n inventory' : command === 'probe' ? ' probe file' : ' state stream'} (it is a FIFO; use - for stdin)\n`);
     expect(Date.now() - started).toBeLessThan(50_000);
   });
 

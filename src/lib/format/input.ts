@@ -19,7 +19,7 @@ async function readStdin(limit: number, what: string): Promise<Buffer> {
   for await (const chunk of process.stdin) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     size += buf.length;
-    if (size > limit) throw new InputError(`stdin: larger than ${limit} bytes; not a ${what}`, 'TOO_LARGE');
+    if (size > limit) throw new InputError(`stdin: larger than ${limit} bytes; not ${article(what)}`, 'TOO_LARGE');
     chunks.push(buf);
   }
   return Buffer.concat(chunks);
@@ -43,7 +43,7 @@ export async function readInputText(file: string, limit: number, what: string): 
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw notRegular(file, what, info);
-    if (info.size > limit) throw new InputError(`${file}: larger than ${limit} bytes; not a ${what}`, 'TOO_LARGE');
+    if (info.size > limit) throw new InputError(`${file}: larger than ${limit} bytes; not ${article(what)}`, 'TOO_LARGE');
     return decode(await handle.readFile(), file);
   } finally {
     await handle.close();
@@ -65,7 +65,7 @@ function kindOf(info: Stats): string {
 }
 
 function notRegular(file: string, what: string, info: Stats): InputError {
-  return new InputError(`${file}: not a regular file; not a ${what} (it is ${kindOf(info)}; use - for stdin)`, 'NOT_FILE');
+  return new InputError(`${file}: not a regular file; not ${article(what)} (it is ${kindOf(info)}; use - for stdin)`, 'NOT_FILE');
 }
 
 /**
@@ -81,4 +81,9 @@ export async function checkInputFile(file: string, what: string): Promise<void> 
     throw cannotRead(file, what, error);
   }
   if (!info.isFile()) throw notRegular(file, what, info);
+}
+
+/** `a document`, `an inventory`. */
+function article(what: string): string {
+  return `${/^[aeiou]/i.test(what) ? 'an' : 'a'} ${what}`;
 }
