@@ -28,3 +28,13 @@ cat "$work/source.json"
 run select --source "$work/source.json" --inventory "$work"/inventories/*.json --all
 run compat --source "$work/source.json" --dest vgfx-4GB --inventory "$work/inventories/gpu-b.json" --host gpu-b
 run prepare f5c5eb08-e0c4-4af1-9f9b-533fdc15ae19 --params "$work/source.json" --dry-run --sysfs-root "$hosts/gpu-b"
+
+# Devices without vendor metadata (every kernel driver today): rule sets decide on the identity
+# read from sysfs. An NVIDIA L4 vGPU across hosts with host drivers 550.54.14, 550.90.07 (same
+# branch) and 535.183.01 (another branch), and the kernel's mtty sample.
+for host in vgpu-a vgpu-b vgpu-c; do
+  node bin/run.js inventory --sysfs-root "$hosts/$host" --out "$work/inventories/$host.json"
+done
+run params 0000:41:00.4 --sysfs-root "$hosts/vgpu-a" --out "$work/vgpu.json"
+run select --source "$work/vgpu.json" --inventory "$work"/inventories/vgpu-*.json --all
+run compat --source 1e4c93a6-6a3f-4b8e-9c2d-5f7a8b9c0d1e --dest mtty-1 --sysfs-root "$hosts/mtty"

@@ -6,12 +6,13 @@ import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
 import {InputError} from '../lib/errors.js';
 import type {ParamList} from '../lib/model/types.js';
+import {identityLabel} from '../lib/rules/index.js';
 import {buildParamList, documentFormat, serializeDocument} from '../lib/paramlist/index.js';
 
 export default class Params extends BaseCommand<typeof Params, ParamList> {
   static override summary = "Print a source device's migration parameter list (what a destination must match).";
   static override description =
-    'RFC v3: the model and every parameter whose value differs from its off_value, plus every parameter that has no off_value. RFC v4: the model and version string. With where it came from (host, device, type). Written as JSON (or YAML) to stdout or --out FILE; compat, select and prepare read it.' + exitCodes({0: 'the parameter list written'});
+    "RFC v3: the model and every parameter whose value differs from its off_value, plus every parameter that has no off_value. RFC v4: the model and version string. A device without vendor metadata (every kernel driver today): scheme none, and rule sets decide on its identity. Always the device's identity read from sysfs (driver and module version, mdev type, PCI ids, NVIDIA vGPU type and host driver version) and where it came from (host, device, type). Written as JSON (or YAML) to stdout or --out FILE; compat, select and prepare read it." + exitCodes({0: 'the parameter list written'});
   static override examples = [
     '<%= config.bin %> params cb422412-cf4b-4ce8-b578-bf742f23d32d --out src.json',
     '<%= config.bin %> params 0000:01:00.1 --format yaml',
@@ -37,11 +38,16 @@ export default class Params extends BaseCommand<typeof Params, ParamList> {
       });
     }
     const text = out === undefined ? await serializeDocument(list, fmt) : '';
-    const count = list.scheme === 'v3' ? `${Object.keys(list.params).length} parameters` : `version ${list.version}`;
+    const count =
+      list.scheme === 'v3'
+        ? `${list.model}, ${Object.keys(list.params).length} parameters`
+        : list.scheme === 'v4'
+          ? `${list.model}, version ${list.version}`
+          : `no vendor metadata: identity ${identityLabel(list.identity)}`;
     return {
       result: list,
       exitCode: 0,
-      human: () => (out === undefined ? text : `wrote ${out}: ${list.model}, ${count} (from ${list.source.host} ${list.source.device})`),
+      human: () => (out === undefined ? text : `wrote ${out}: ${count} (from ${list.source.host} ${list.source.device})`),
     };
   }
 }

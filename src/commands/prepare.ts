@@ -5,6 +5,7 @@ import {exitCodes} from '../cli/help.js';
 import {showValue, table} from '../cli/render.js';
 import {readParamListFile} from '../lib/paramlist/index.js';
 import {type PrepareHooks, prepareDevice, prepareError, type PrepareResult} from '../lib/prepare/index.js';
+import {describeBasis, ruleSetsFor} from '../lib/rules/index.js';
 import type {SysfsRoot} from '../lib/sysfs/root.js';
 import {reasonLines} from './compat.js';
 
@@ -40,7 +41,8 @@ function render(r: PrepareResult): string {
       : r.status === 'dry_run'
         ? `plan for ${r.device} on ${r.host} (dry run, nothing written): ${r.writes} write(s)`
         : `NOT compatible: ${r.device} on ${r.host}; nothing written`;
-  const lines = [head];
+  const lines = [head, `basis: ${describeBasis(r.basis)}`];
+  if (r.compatible && r.scheme === 'none') lines.push('nothing to write: the driver publishes no migration parameters; its own header check decides at RESUMING');
   if (r.steps.length > 0) {
     lines.push(
       table(
@@ -74,6 +76,7 @@ function render(r: PrepareResult): string {
 export default class Prepare extends BaseCommand<typeof Prepare, PrepareResult> {
   static override summary = "Prepare a destination device for a source's parameter list: check, then write one parameter at a time.";
   static override description = [
+    'A source without vendor metadata is checked by the rule sets; then there is nothing to write (said so).',
     'For each destination parameter: the source value if listed, else its off_value, else keep (reported). Writes in parameter-name order, skips values already right, reads each write back, and holds an flock on <root>/run/vfio-mig/<device>.lock while writing.',
     'Before its first write it records the old and new values in <root>/run/vfio-mig/<device>.journal; on a refused write every value already written is restored in reverse order. A prepare that died half-way (its journal left behind) is rolled back first, by the next prepare.',
   ].join('\n') + exitCodes({0: 'prepared (with --dry-run: the plan)', 1: 'not compatible: nothing written', 3: 'a write was refused (every value written was restored) or the device is locked by another prepare', 5: 'restoring failed: the values to restore are named'});
@@ -90,17 +93,20 @@ export default class Prepare extends BaseCommand<typeof Prepare, PrepareResult> 
     params: Flags.string({required: true, description: 'the parameter list file (- for stdin)'}),
     'dry-run': Flags.boolean({description: 'print the plan (write/skip/keep per parameter) and write nothing'}),
     host: Flags.string({description: 'the name of this host in the report'}),
+    rules: Flags.string({multiple: true, description: 'rule-set files or directories, consulted before <root>/etc/vfio-mig/rules.d and the shipped ones'}),
   };
 
   protected async execute(): Promise<Outcome<PrepareResult>> {
-    const {params, host} = this.flags;
+    const {params, host, rules: extra} = this.flags;
     const list = await readParamListFile(params);
     const sysfs = this.sysfs();
+    const rules = await ruleSetsFor(list, {sysfs, ...(extra ? {extra} : {})});
     const hooks = testHooks(sysfs);
     const result = await prepareDevice(sysfs, this.args.device, list, {
       dryRun: this.flags['dry-run'],
       ...(host === undefined ? {} : {host}),
       ...(hooks === undefined ? {} : {hooks}),
+      ...(rules ? {rules} : {}),
     });
     // Not compatible is a verdict (exit 1) shown with its reasons, not an error envelope.
     const error = result.status === 'not_compatible' ? undefined : prepareError(result);

@@ -11,22 +11,25 @@ export interface ValidateResult {
 }
 
 export default class Validate extends BaseCommand<typeof Validate, ValidateResult> {
-  static override summary = 'Validate migration metadata, parameter lists and inventories.';
+  static override summary = 'Validate migration metadata, parameter lists, inventories and rule sets.';
   static override description =
     'With files: checks each migration_info.json (RFC v3 parameters or v4 versions), migration_device_models, ' +
-    'parameter list or inventory against its JSON Schema and the rules a schema cannot say (values of the ' +
-    'declared type, well-formed "min-max" ranges, init_value and off_value allowed, safe parameter names). ' +
-    'Without files: every type and device on the sysfs root.' + exitCodes({0: 'valid', 1: 'invalid: every problem is listed'});
+    'parameter list, inventory or rule set against its JSON Schema and the rules a schema cannot say (values of the ' +
+    'declared type, well-formed "min-max" ranges, init_value and off_value allowed, safe parameter names, no duplicate keys; ' +
+    'inventories: no type or device twice, no device of an unlisted type). Lists and inventories are read by the same ' +
+    'code as compat and select, so validate refuses what they refuse, with the same message. Without files: every type ' +
+    "and device on the sysfs root, devices' current values checked against their type." + exitCodes({0: 'valid', 1: 'invalid: every problem is listed'});
 
   static override examples = [
     '<%= config.bin %> validate fixtures/metadata/gfx-v3.json',
     "<%= config.bin %> validate --lenient fixtures/metadata/rfc-v3-example.txt",
     '<%= config.bin %> validate --sysfs-root fixtures/hosts/broken',
+    '<%= config.bin %> validate rules/nvidia-vgpu.yaml /etc/vfio-mig/rules.d/*.yaml',
   ];
 
   static override strict = false;
   static override args = {
-    file: Args.string({description: 'metadata, parameter-list or inventory files (none: the whole host)'}),
+    file: Args.string({description: 'metadata, parameter-list, inventory or rule-set files (none: the whole host)'}),
   };
 
   static override flags = {

@@ -36,6 +36,8 @@ export {buildParamList, paramListFromDevice, parseParamList, readParamListFile, 
 export {
   checkCompat,
   checkMetadata,
+  typeVerdict,
+  type CompatOptions,
   keptValueWarnings,
   type CompatResult,
   type Destination,
@@ -47,9 +49,12 @@ export {
 } from './compat/index.js';
 export {liveDestination, inventoryDestination, inventoryDestinations, resolveSource} from './compat/resolve.js';
 export {parseInventory, readInventoryFile, readInventoryFiles, validateInventory} from './inventory/index.js';
-export {selectDestinations, plannedWrites, type Candidate, type PlannedWrite, type Rejected, type SelectOptions, type SelectResult} from './select/index.js';
+export {selectDestinations, type Candidate, type Rejected, type SelectOptions, type SelectResult} from './select/index.js';
 export {
   planPreparation,
+  plannedWrites,
+  countPlan,
+  type PlannedWrite,
   prepareDevice,
   prepareError,
   sysfsIO,
@@ -71,6 +76,24 @@ export {
 export * from './migrate/index.js';
 export {EngineProcess, type EngineOptions} from './engine/process.js';
 export {EngineError, StreamCorruptError, EngineNotFoundError} from './engine/errors.js';
+export {
+  loadRuleSets,
+  readRuleSetFile,
+  parseRuleSetText,
+  ruleSetFor,
+  checkIdentity,
+  describeBasis,
+  describeIdentity,
+  IDENTITY_FIELDS,
+  DEFAULT_RULE_SET,
+  USER_RULES_DIR,
+  type Basis,
+  type IdentityReason,
+  type LoadedRuleSet,
+  type Rule,
+  type RuleSet,
+  type RuleSetSources,
+} from './rules/index.js';
 export {locateEngine, engineCandidates, userEngineDir, ENGINE_ENV, type EngineCandidate, type EngineSource} from './engine/locate.js';
 export {buildEngine, engineVersion, type EngineBuildResult} from './engine/build.js';
 export * from './probe/index.js';

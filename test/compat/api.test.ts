@@ -20,8 +20,8 @@ describe('library API', () => {
       [compat, ['checkCompat', 'checkMetadata', 'keptValueWarnings', 'deviceReasons']],
       [resolve, ['liveDestination', 'inventoryDestination', 'inventoryDestinations', 'resolveSource']],
       [inventory, ['parseInventory', 'readInventoryFile', 'readInventoryFiles', 'validateInventory']],
-      [select, ['selectDestinations', 'plannedWrites']],
-      [prepare, ['planPreparation', 'prepareDevice', 'prepareError', 'sysfsIO', 'acquireDeviceLock']],
+      [select, ['selectDestinations']],
+      [prepare, ['planPreparation', 'plannedWrites', 'countPlan', 'prepareDevice', 'prepareError', 'sysfsIO', 'acquireDeviceLock']],
     ] as const) {
       for (const name of names) expect(typeof (mod as Record<string, unknown>)[name]).toBe('function');
     }

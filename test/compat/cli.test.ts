@@ -93,7 +93,7 @@ describe('vfio-mig compat', () => {
   it('exit 0 compatible', async () => {
     const r = await run(['compat', '--source', list('gpu-a-8GB.json'), '--dest', 'vgfx-8GB', ...hostB]);
     expect(r).toMatchObject({code: 0, stderr: ''});
-    expect(r.stdout).toBe(`compatible: vendor-a.com/gfx from gpu-a ${GPU_A_8GB_DEV} -> gpu-b type 0000:65:00.0/vgfx-8GB\n`);
+    expect(r.stdout).toBe(`compatible: vendor-a.com/gfx from gpu-a ${GPU_A_8GB_DEV} -> gpu-b type 0000:65:00.0/vgfx-8GB\nbasis: vendor metadata\n`);
   });
 
   it('exit 1 not compatible, with every reason', async () => {
@@ -152,7 +152,7 @@ describe('vfio-mig select', () => {
   it('human table; exit 1 when nothing can take the source', async () => {
     const r = await run(['select', '--source', list('gpu-a-8GB.json'), '--inventory', path.join(tmp, 'gpu-a.json')]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('1     gpu-a  vgfx-8GB  (new)   2       best: new vgfx-8GB: 2 writes (ecc, encoder)');
+    expect(r.stdout).toContain('1     gpu-a  vgfx-8GB  (new)   2       metadata  best: new vgfx-8GB (vendor metadata): 2 writes (ecc, encoder)');
     const none = await run(['select', '--source', list('v4-8GB.json'), '--inventory', path.join(tmp, 'gpu-a.json')]);
     expect(none.code).toBe(1);
   });

@@ -44,7 +44,8 @@ describe('compat rules (RFC v3)', () => {
     const result = checkCompat(await fixtureList('gpu-a-8GB.json'), typeDest(invB, 'vgfx-8GB'));
     expect(result).toMatchObject({compatible: true, reasons: [], warnings: []});
     expect(result.destination).toEqual({host: 'gpu-b', kind: 'type', type_id: 'vgfx-8GB', parent: '0000:65:00.0'});
-    expect(Object.keys(result)).toEqual(['compatible', 'source', 'destination', 'reasons', 'warnings']);
+    expect(Object.keys(result)).toEqual(['compatible', 'basis', 'source', 'destination', 'reasons', 'warnings']);
+    expect(result.basis).toEqual({kind: 'vendor_metadata'});
     expect(schemaValid('output_compat', result)).toBe(true);
   });
 
@@ -87,7 +88,7 @@ describe('compat rules (RFC v3)', () => {
   it('WRONG_TYPE from the fixture list: "8192" is not 8192', async () => {
     const r = checkCompat(await fixtureList('wrong-value-type.json'), typeDest(invA, 'vgfx-8GB'));
     expect(r.reasons).toEqual([expect.objectContaining({code: 'WRONG_TYPE', param: 'memory', value: '8192'})]);
-    expect(r.reasons[0]?.message).toBe('memory: "8192" is a str; the destination wants an int');
+    expect(r.reasons[0]?.message).toBe('memory: "8192" is a str, not an int');
   });
 
   describe('NOT_ALLOWED at the edges of ranges', () => {

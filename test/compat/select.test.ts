@@ -43,7 +43,7 @@ describe('select', () => {
       'gpu-b/vgfx-16GB/new/5',
     ]);
     expect(r.candidates.map((c) => c.reason.split(';')[0])).toEqual([
-      'best: new vgfx-8GB: 2 writes (ecc, encoder), 3/5 values at init_value, 1 free instance',
+      'best: new vgfx-8GB (vendor metadata): 2 writes (ecc, encoder), 3/5 values at init_value, 1 free instance',
       'more writes than #1 (3 vs 2)',
       'ties with #2, which reuses an existing device',
       'more writes than #3 (5 vs 3)',
@@ -152,7 +152,7 @@ describe('select', () => {
     const one = selectDestinations(list, [invA, invB], {limit: 1});
     expect(one.candidates).toHaveLength(1);
     expect(one.considered.candidates).toBe(4);
-    const none = selectDestinations({...list, model: 'nobody.org/x'}, [invA, invB]);
+    const none = selectDestinations({...list, model: 'nobody.org/x'} as ParamList, [invA, invB]);
     expect(none.candidates).toEqual([]);
     expect(none.rejected).toBeUndefined();
   });

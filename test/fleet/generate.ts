@@ -5,7 +5,7 @@
  * unreadable devices, no free instances, unknown free instances, PCI variant devices, long
  * names that need digests) and sources that hit each of them, IS_SOURCE included.
  */
-import type {AllowedValue, Inventory, MdevType, ParamList, ParamSpec, ParamValue, TypeMigration, VfioDevice} from '../../src/lib/model/types.js';
+import type {AllowedValue, Inventory, MdevType, MetadataParamList as ParamList, ParamSpec, ParamValue, TypeMigration, VfioDevice} from '../../src/lib/model/types.js';
 
 export function rng(seed: number): () => number {
   let s = seed | 0;

@@ -48,7 +48,7 @@ afterAll(() => tmp?.cleanup());
 describe('the packed package', () => {
   test('holds the CLI bundle, the library, schemas, the engine source and both prebuilt engines (755), nothing else', () => {
     const files = packed.files.map((f) => f.path).sort();
-    const tops = [...new Set(files.map((f) => f.split('/').slice(0, f.startsWith('schemas/') ? 1 : 2).join('/')))].sort();
+    const tops = [...new Set(files.map((f) => f.split('/').slice(0, f.startsWith('schemas/') || f.startsWith('rules/') ? 1 : 2).join('/')))].sort();
     expect(tops).toEqual([
       'README.md',
       'bin/run.js',
@@ -59,6 +59,7 @@ describe('the packed package', () => {
       'engine/src',
       'oclif.manifest.json',
       'package.json',
+      'rules',
       'schemas',
     ]);
     for (const arch of ['x64', 'arm64']) {
@@ -81,6 +82,12 @@ describe('installed with npm install --ignore-scripts', () => {
     const env = parseEnvelope(run, 'types');
     expect(env.status).toBe('ok');
     expect((env.result.types as {id: string}[]).map((t) => t.id).sort()).toEqual(['vgfx-4GB', 'vgfx-8GB']);
+  });
+
+  test('the shipped rule sets decide for a device without vendor metadata (mtty)', () => {
+    const run = vfioMig(['compat', '--source', '1e4c93a6-6a3f-4b8e-9c2d-5f7a8b9c0d1e', '--dest', 'mtty-1', '--sysfs-root', fixtureHost('mtty')]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^basis: rule set mtty \(.*node_modules\/vfio-mig\/rules\/mtty\.yaml\)$/m);
   });
 
   test("the library: import {...} from 'vfio-mig' in the installing project (ajv from its dependencies)", () => {

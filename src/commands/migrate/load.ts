@@ -27,6 +27,8 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
   protected override jsonLines = true;
 
   static override flags = {
+    'trust-driver': Flags.boolean({description: "skip vfio-mig's compatibility check of the stream header; the destination driver alone decides (at RESUMING)"}),
+    rules: Flags.string({multiple: true, description: 'rule-set files or directories, before <root>/etc/vfio-mig/rules.d and the shipped ones'}),
     in: Flags.string({required: true, description: 'file to read, or - for stdin'}),
     raw: Flags.boolean({description: 'the input is bare device bytes (no header: nothing is checked before loading)'}),
   };
@@ -43,6 +45,7 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
         device: this.args.device,
         input: this.flags.in === '-' ? {fd: 0} : {path: this.flags.in},
         raw: this.flags.raw,
+        headerCheck: {trustDriver: this.flags['trust-driver'], ...(this.flags.rules ? {rules: this.flags.rules} : {})},
         onEvent,
       }),
     ));

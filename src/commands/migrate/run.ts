@@ -27,6 +27,8 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
   protected override jsonLines = true;
 
   static override flags = {
+    'trust-driver': Flags.boolean({description: "skip vfio-mig's compatibility check of the stream header; the destination driver alone decides (at RESUMING)"}),
+    rules: Flags.string({multiple: true, description: 'rule-set files or directories, before <root>/etc/vfio-mig/rules.d and the shipped ones'}),
     source: Flags.string({required: true, description: 'mdev UUID or PCI address of the source'}),
     dest: Flags.string({required: true, description: 'mdev UUID or PCI address of the destination'}),
     'precopy-rounds': Flags.integer({description: 'at most this many PRE_COPY rounds when the source offers PRE_COPY (0: none)', default: DEFAULT_PRECOPY_ROUNDS, min: 0, max: 1000}),
@@ -44,6 +46,7 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
         sysfs: this.sysfs(),
         source: this.flags.source,
         dest: this.flags.dest,
+        headerCheck: {trustDriver: this.flags['trust-driver'], ...(this.flags.rules ? {rules: this.flags.rules} : {})},
         precopyRounds: this.flags['precopy-rounds'],
         maxDowntimeMs: this.flags['max-downtime'],
         ...(this.flags.timeout === undefined ? {} : {timeoutMs: this.flags.timeout}),

@@ -6,9 +6,11 @@
  * Checks allocate nothing per type parameter and parse each distinct range string once, so
  * checking one list against thousands of types stays cheap (see select).
  */
-import {describeValue, formatAllowed, type IntRange, isSafeParamName, MAX_STR_VALUE, parseIntRange, typeOfValue} from '../model/params.js';
+import {describeValue, isAllowed, isSafeParamName, MAX_STR_VALUE, typeOfValue, valueProblemOf} from '../model/params.js';
+import {type Basis, checkIdentity, type IdentityReasonCode, type LoadedRuleSet, basisOf, ruleSetFor} from '../rules/index.js';
 import type {
   AllowedValue,
+  DeviceIdentity,
   MdevType,
   ParamList,
   ParamSpec,
@@ -30,7 +32,8 @@ export type ReasonCode =
   | 'DEVICE_IN_USE'
   | 'DEVICE_UNREADABLE'
   | 'IS_SOURCE'
-  | 'NO_AVAILABLE_INSTANCES';
+  | 'NO_AVAILABLE_INSTANCES'
+  | IdentityReasonCode;
 
 /** Things that do not block but that an orchestrator should know. */
 export type WarningCode = 'KEEPS_NON_INIT_VALUE' | 'NO_AVAILABLE_INSTANCES';
@@ -50,6 +53,11 @@ export interface Reason {
   /** Models or version strings the destination offers. */
   offered?: string[];
   pids?: number[];
+  /** Identity rules: the field compared, both values, and the rule set. */
+  field?: string;
+  source_value?: string | null;
+  dest_value?: string | null;
+  rule_set?: string;
 }
 
 /** What is checked: metadata, and optionally the device that would be prepared. */
@@ -75,13 +83,17 @@ export interface SourceRef {
   device: string;
   type?: string;
   parent?: string;
-  scheme: 'v3' | 'v4';
-  model: string;
+  scheme: 'v3' | 'v4' | 'none';
+  model?: string;
   version?: string;
+  /** The source's identity (format v2 lists). */
+  identity?: DeviceIdentity;
 }
 
 export interface CompatResult {
   compatible: boolean;
+  /** What decided: vendor metadata where the source has it, else the rule set for its identity. */
+  basis: Basis;
   source: SourceRef;
   destination: DestinationRef;
   reasons: Reason[];
@@ -92,31 +104,8 @@ export interface CompatResult {
 // Metadata lookups, fast enough for fleets: no per-type allocation; each distinct range
 // string ("0-64" appears in thousands of types) is parsed once.
 
-const rangeCache = new Map<string, IntRange | null>();
-
-/** parseIntRange, memoised per distinct string. */
-export function cachedRange(text: string): IntRange | undefined {
-  let range = rangeCache.get(text);
-  if (range === undefined) {
-    range = parseIntRange(text) ?? null;
-    if (rangeCache.size < 100_000) rangeCache.set(text, range);
-  }
-  return range ?? undefined;
-}
-
-/** Whether a value of the right type is in `allowed_values` (ranges inclusive at both ends; absent: any). */
-export function allows(spec: ParamSpec, value: ParamValue): boolean {
-  const allowed = spec.allowed_values;
-  if (allowed === undefined) return true;
-  for (const entry of allowed) {
-    if (entry === value) return true;
-    if (typeof entry === 'string' && typeof value === 'number' && spec.type === 'int') {
-      const range = cachedRange(entry);
-      if (range && value >= range.min && value <= range.max) return true;
-    }
-  }
-  return false;
-}
+/** The membership rule lives in model/params; re-exported for callers of this module. */
+export {cachedRange, isAllowed as allows} from '../model/params.js';
 
 /** A v3 parameter's spec by name: own properties only (`constructor` is not a parameter). */
 export function paramSpec(params: Record<string, ParamSpec>, name: string): ParamSpec | undefined {
@@ -135,70 +124,19 @@ export function sortedParamNames(params: Record<string, ParamSpec>): string[] {
   return names;
 }
 
-/** Per type, once: a new device's writes and init_value matches when the list is empty. */
-export interface TypeSummary {
-  params: number;
-  writes: number;
-  init: number;
-  /** Parameters whose off_value differs from init_value (a new device writes them unless listed), by name. */
-  offWrites: string[];
-}
-
-const summaries = new WeakMap<Record<string, ParamSpec>, TypeSummary>();
-
-/**
- * What select needs of a type whatever the list: computed once per type object (inventory
- * reading primes it in the same pass as validation).
- */
-export function typeSummary(params: Record<string, ParamSpec>): TypeSummary {
-  let s = summaries.get(params);
-  if (s === undefined) {
-    s = {params: 0, writes: 0, init: 0, offWrites: []};
-    for (const name in params) {
-      if (!Object.hasOwn(params, name)) continue;
-      const spec = params[name] as ParamSpec;
-      s.params++;
-      // Not listed: off_value is written (if it differs from init_value), or the value is kept.
-      if (spec.off_value !== undefined && spec.off_value !== spec.init_value) {
-        s.writes++;
-        s.offWrites.push(name);
-      } else s.init++;
-    }
-    s.offWrites.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    summaries.set(params, s);
-  }
-  return s;
-}
-
 // ---------------------------------------------------------------------------------------
 // Checks
 
 function valueReason(name: string, spec: ParamSpec, value: ParamValue): Reason | undefined {
-  const p = {name, spec};
-  const actual = typeOfValue(value);
-  if (actual !== p.spec.type) {
-    return {
-      code: 'WRONG_TYPE',
-      message: `${p.name}: ${describeValue(value)} is ${actual === undefined ? 'not a bool, int or str' : `a ${actual}`}; the destination wants ${p.spec.type === "int" ? "an" : "a"} ${p.spec.type}`,
-      param: p.name,
-      value,
-      expected_type: p.spec.type,
-      actual_type: actual ?? typeof value,
-    };
+  const problem = valueProblemOf(spec, value);
+  if (problem === undefined) return undefined;
+  const reason: Reason = {code: problem.code, message: `${name}: ${problem.message}`, param: name};
+  if (problem.code === 'WRONG_TYPE') {
+    const actual = typeOfValue(value);
+    return {...reason, value, expected_type: spec.type, actual_type: actual ?? typeof value};
   }
-  if (actual === 'str' && (value as string).length > MAX_STR_VALUE) {
-    return {code: 'NOT_ALLOWED', message: `${p.name}: string longer than ${MAX_STR_VALUE} characters`, param: p.name};
-  }
-  if (!allows(spec, value)) {
-    return {
-      code: 'NOT_ALLOWED',
-      message: `${p.name}: ${describeValue(value)} is not in allowed_values [${formatAllowed(p.spec.allowed_values)}]`,
-      param: p.name,
-      value,
-      allowed: p.spec.allowed_values ?? [],
-    };
-  }
-  return undefined;
+  if (typeOfValue(value) === 'str' && (value as string).length > MAX_STR_VALUE) return reason;
+  return {...reason, value, allowed: spec.allowed_values ?? []};
 }
 
 /**
@@ -206,6 +144,7 @@ function valueReason(name: string, spec: ParamSpec, value: ParamValue): Reason |
  * versions). Empty when compatible. Stops at nothing: all reasons are reported.
  */
 export function checkMetadata(list: ParamList, meta: TypeMigration | null): Reason[] {
+  if (list.scheme === 'none') throw new Error('checkMetadata: a list without vendor metadata is checked by rule sets (checkCompat)');
   if (meta === null) {
     return [{code: 'NO_METADATA', message: 'the destination publishes no usable migration metadata'}];
   }
@@ -273,7 +212,7 @@ function checkParams(entries: ListEntry[], params: Record<string, ParamSpec>): R
     let reason: Reason | undefined;
     if (spec === undefined) {
       reason = {code: 'PARAM_MISSING', message: `${e.name}: the destination has no such parameter`, param: e.name, value: e.value};
-    } else if (e.type !== spec.type || !allows(spec, e.value) || (e.type === 'str' && (e.value as string).length > MAX_STR_VALUE)) {
+    } else if (e.type !== spec.type || !isAllowed(spec, e.value) || (e.type === 'str' && (e.value as string).length > MAX_STR_VALUE)) {
       reason = valueReason(e.name, spec, e.value);
     }
     if (reason) (reasons ??= []).push(reason);
@@ -288,10 +227,11 @@ export function keptValueWarnings(
   values: Record<string, ParamValue> | undefined,
 ): Reason[] {
   if (meta === null || meta.scheme !== 'v3' || list.scheme !== 'v3' || values === undefined) return [];
+  const listed = list.params;
   const warnings: Reason[] = [];
   for (const name of sortedParamNames(meta.params)) {
     const p = {name, spec: meta.params[name] as ParamSpec};
-    if (p.spec.off_value !== undefined || Object.hasOwn(list.params, name) || !Object.hasOwn(values, name)) continue;
+    if (p.spec.off_value !== undefined || Object.hasOwn(listed, name) || !Object.hasOwn(values, name)) continue;
     const current = values[name] as ParamValue;
     if (current !== p.spec.init_value) {
       warnings.push({
@@ -310,7 +250,7 @@ export function deviceIdOf(device: VfioDevice): string {
   return device.kind === 'mdev' ? device.uuid : device.bdf;
 }
 
-/** Device-level reasons: in use, unreadable values, or the source device itself. */
+/** Device-level reasons: in use, unreadable values (vendor metadata only), or the source device itself. */
 export function deviceReasons(list: ParamList, dest: Destination): Reason[] {
   const device = dest.device;
   if (device === null) return [];
@@ -326,7 +266,7 @@ export function deviceReasons(list: ParamList, dest: Destination): Reason[] {
       pids: device.in_use.pids,
     });
   }
-  const meta = dest.migration;
+  const meta = list.scheme === 'none' ? null : dest.migration;
   const current = device.migration;
   if (meta !== null) {
     if (current === null || current.scheme !== meta.scheme) {
@@ -348,8 +288,9 @@ export function sourceRef(list: ParamList): SourceRef {
     ...(list.source.type === undefined ? {} : {type: list.source.type}),
     ...(list.source.parent === undefined ? {} : {parent: list.source.parent}),
     scheme: list.scheme,
-    model: list.model,
+    ...(list.scheme === 'none' ? {} : {model: list.model}),
     ...(list.scheme === 'v4' ? {version: list.version} : {}),
+    ...(list.identity === undefined ? {} : {identity: list.identity}),
   };
 }
 
@@ -363,13 +304,46 @@ export function destinationRef(dest: Destination): DestinationRef {
   return ref;
 }
 
-/** The verdict for one destination, with every reason and warning. */
-export function checkCompat(list: ParamList, dest: Destination): CompatResult {
+export interface CompatOptions {
+  /** The rule sets in force (loadRuleSets); needed when the source has no vendor metadata. */
+  rules?: LoadedRuleSet[];
+}
+
+export const VENDOR_METADATA: Basis = {kind: 'vendor_metadata'};
+
+/** The identity a destination has: its device's, else its type's. */
+export function destinationIdentity(dest: Destination): DeviceIdentity | undefined {
+  return dest.device?.identity ?? dest.type?.identity;
+}
+
+/**
+ * The type-level verdict (no device state): vendor metadata when the source list carries
+ * it, else the rule set that governs the source's identity. select calls this once per type.
+ */
+export function typeVerdict(list: ParamList, dest: Destination, options: CompatOptions = {}): {basis: Basis; reasons: Reason[]} {
+  if (list.scheme === 'none') {
+    const loaded = ruleSetFor(list.identity, rulesOf(options));
+    if (loaded === undefined) {
+      return {basis: {kind: 'default_rule'}, reasons: [{code: 'NO_RULE_SET', message: 'no rule set applies to the source and the default rule set was removed'}]};
+    }
+    return {basis: basisOf(loaded), reasons: checkIdentity(list.identity, destinationIdentity(dest), loaded)};
+  }
   const typeProblems = dest.migration === null ? (dest.type?.problems ?? []) : [];
   const reasons =
     typeProblems.length > 0
       ? typeProblems.map((problem): Reason => ({code: 'NO_METADATA', message: `unusable migration metadata: ${problem}`}))
       : checkMetadata(list, dest.migration);
+  return {basis: VENDOR_METADATA, reasons};
+}
+
+function rulesOf(options: CompatOptions): LoadedRuleSet[] {
+  if (options.rules === undefined) throw new Error('checkCompat: the source has no vendor metadata; pass {rules: await loadRuleSets()}');
+  return options.rules;
+}
+
+/** The verdict for one destination, with its basis, every reason and warning. */
+export function checkCompat(list: ParamList, dest: Destination, options: CompatOptions = {}): CompatResult {
+  const {basis, reasons} = typeVerdict(list, dest, options);
   reasons.push(...deviceReasons(list, dest));
   const warnings: Reason[] = [];
   if (dest.device !== null) {
@@ -381,5 +355,5 @@ export function checkCompat(list: ParamList, dest: Destination): CompatResult {
       message: `${dest.type.id} has no available instances: no new device of it can be created`,
     });
   }
-  return {compatible: reasons.length === 0, source: sourceRef(list), destination: destinationRef(dest), reasons, warnings};
+  return {compatible: reasons.length === 0, basis, source: sourceRef(list), destination: destinationRef(dest), reasons, warnings};
 }

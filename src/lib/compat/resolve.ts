@@ -73,7 +73,7 @@ export async function resolveSource(
   if (!norm) return readParamListFile(source);
   for (const inv of options.inventories ?? []) {
     const device = inv.devices.find((d) => deviceIdOf(d) === norm.id);
-    if (device) return paramListFromDevice(device, deviceTypeMigration(device, inv.types), inv.host);
+    if (device) return paramListFromDevice(device, deviceTypeMigration(device, inv.types), inv.host, deviceType(device, inv.types)?.problems);
   }
   if (!options.sysfs) throw new InputError(`${source}: no such device in the inventories`, 'NOT_FOUND');
   return buildParamList(options.sysfs, norm.id, options.host === undefined ? {} : {host: options.host});

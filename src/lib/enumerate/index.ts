@@ -4,6 +4,7 @@ import path from 'node:path';
 import {InputError} from '../errors.js';
 import {parseDeviceModels, parseMigrationInfo, typeMigrationFromInfo} from '../model/metadata.js';
 import {isSafeParamName, parseSysfsValue, setOwn, withArticle} from '../model/params.js';
+import {DOCUMENT_API_VERSION} from '../model/types.js';
 import type {
   DeviceMigration,
   DeviceUse,
@@ -16,6 +17,7 @@ import type {
   TypeMigration,
   VfioDevice,
 } from '../model/types.js';
+import {mdevTypeIdentity, parentIdentity, pciIdentity} from '../rules/identity.js';
 import {layout} from '../sysfs/layout.js';
 import {SysfsRoot} from '../sysfs/root.js';
 
@@ -84,7 +86,7 @@ async function guarded<T>(problems: string[], fallback: T, read: () => Promise<T
   }
 }
 
-async function readType(sysfs: SysfsRoot, parent: string, id: string): Promise<MdevType> {
+async function readType(sysfs: SysfsRoot, parent: string, id: string, parentId: Awaited<ReturnType<typeof parentIdentity>>): Promise<MdevType> {
   const dir = layout.typeDir(parent, id);
   const problems: string[] = [];
   const attr = (name: string) => guarded(problems, undefined, () => sysfs.readOptional(`${dir}/${name}`));
@@ -102,6 +104,7 @@ async function readType(sysfs: SysfsRoot, parent: string, id: string): Promise<M
   if (deviceApi !== undefined) type.device_api = deviceApi.trim();
   const instances = intOrUndefined(available);
   if (instances !== undefined) type.available_instances = instances;
+  type.identity = mdevTypeIdentity(parentId, type);
   return type;
 }
 
@@ -120,7 +123,8 @@ export async function readTypes(sysfs: SysfsRoot): Promise<MdevType[]> {
         if (!(error instanceof InputError)) throw error;
         return [{id: UNREADABLE_TYPE, parent: parent.name, migration: null, problems: [error.message]}];
       }
-      return Promise.all(ids.map((t) => readType(sysfs, parent.name, t.name)));
+      const parentId = await parentIdentity(sysfs, parent.name);
+      return Promise.all(ids.map((t) => readType(sysfs, parent.name, t.name, parentId)));
     }),
   );
   return perParent.flat();
@@ -240,6 +244,7 @@ async function readMdevDevice(sysfs: SysfsRoot, uuid: string, types: MdevType[])
   const device: MdevDevice = {kind: 'mdev', uuid, parent, type_id: typeId, migration, in_use: null, problems};
   if (group !== undefined) device.iommu_group = group;
   if (driver !== undefined) device.driver = driver;
+  device.identity = type?.identity ?? mdevTypeIdentity(await parentIdentity(sysfs, parent), {id: typeId});
   return device;
 }
 
@@ -295,6 +300,7 @@ async function readPciDevice(sysfs: SysfsRoot, bdf: string): Promise<PciVfioDevi
         current === undefined || current === 0 ? null : (creatable.find((t) => t.id === current) ?? {id: current, name: ''}),
     };
   }
+  device.identity = await pciIdentity(sysfs, dir, device.nvidia === undefined ? undefined : device.nvidia.current_vgpu_type);
   return device;
 }
 
@@ -375,7 +381,7 @@ export async function readInventory(sysfs: SysfsRoot, host?: string): Promise<In
   const types = await readTypes(sysfs);
   const devices = await readDevices(sysfs, types);
   return {
-    apiVersion: 'vfio-mig/v1',
+    apiVersion: DOCUMENT_API_VERSION,
     kind: 'Inventory',
     host: host ?? (await hostName(sysfs)),
     taken_at: new Date().toISOString(),

@@ -4,7 +4,7 @@
  * matches when some unit on it can take the parameter list, exactly as `select` decides.
  */
 import {isSafeParamName, MAX_STR_VALUE, typeOfValue} from '../model/params.js';
-import type {ParamList} from '../model/types.js';
+import type {MetadataParamList as ParamList} from '../model/types.js';
 import {boolValue, DEFAULT_MAX_UNITS, modelValue, paramKey, soleKey, strValue, unitPrefix, versionValue} from './labels.js';
 import {LABEL_NAMESPACE} from './names.js';
 

@@ -7,7 +7,7 @@
  * destination is left: those stay with `vfio-mig compat` at pre-migration. Required traits
  * are therefore necessary, not sufficient: every host `select` accepts has them.
  */
-import type {ParamList} from '../model/types.js';
+import type {MetadataParamList as ParamList} from '../model/types.js';
 import {TRAIT_NAME, traitToken} from './names.js';
 import type {HostFacts} from './units.js';
 

@@ -4,7 +4,8 @@
  * Files are validated with the inventory schema and the metadata rules before use.
  */
 import {InputError} from '../errors.js';
-import {allows, cachedRange, typeSummary} from '../compat/index.js';
+import {cachedRange, isAllowed as allows} from '../model/params.js';
+import {typeSummary} from '../prepare/plan.js';
 import {semanticProblems} from '../model/metadata.js';
 import {typeOfValue} from '../model/params.js';
 import type {Inventory, ParamSpec, TypeMigration} from '../model/types.js';
@@ -63,7 +64,33 @@ function metadataProblems(meta: TypeMigration | null, at: (string | number)[]): 
   }));
 }
 
-/** Validate parsed data as an inventory: schema, then the metadata rules of every type. */
+/** What makes an inventory ambiguous: a type or device listed twice, a device of a type it does not list. */
+function structureProblems(inv: Inventory): Problem[] {
+  const problems: Problem[] = [];
+  const types = new Map<string, number>();
+  inv.types.forEach((t, i) => {
+    const key = `${t.parent}/${t.id}`;
+    const before = types.get(key);
+    if (before !== undefined) problems.push({pointer: pointerOf('types', i), message: `type ${key} is listed twice (also /types/${before})`});
+    else types.set(key, i);
+  });
+  const devices = new Map<string, number>();
+  inv.devices.forEach((d, i) => {
+    const id = d.kind === 'mdev' ? d.uuid : d.bdf;
+    const before = devices.get(id);
+    if (before !== undefined) problems.push({pointer: pointerOf('devices', i), message: `device ${id} is listed twice (also /devices/${before})`});
+    else devices.set(id, i);
+    if (d.kind === 'mdev' && !types.has(`${d.parent}/${d.type_id}`)) {
+      problems.push({pointer: pointerOf('devices', i, 'type_id'), message: `device ${id} is of type ${d.parent}/${d.type_id}, which the inventory does not list`});
+    }
+  });
+  return problems;
+}
+
+/**
+ * Validate parsed data as an inventory: schema, the metadata rules of every type, and its
+ * structure. compat, select and validate all read inventories through this one function.
+ */
 export function validateInventory(data: unknown, what = 'inventory'): Inventory {
   let problems = schemaProblems(inventorySchema, data);
   if (problems.length === 0) {
@@ -72,6 +99,7 @@ export function validateInventory(data: unknown, what = 'inventory'): Inventory 
     inv.devices.forEach((d, i) => {
       if (d.kind === 'pci') problems.push(...metadataProblems(d.type_migration, ['devices', i, 'type_migration']));
     });
+    problems.push(...structureProblems(inv));
   }
   if (problems.length > 0) {
     // oneOf branches add "must be null" noise at shallow pointers: most specific first.

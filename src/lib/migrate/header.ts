@@ -6,15 +6,21 @@ import type {ParamList} from '../model/types.js';
 import {paramListFromDevice} from '../paramlist/index.js';
 import {streamHeader} from '../schema/generated/stream-header.js';
 import {schemaProblems} from '../schema/index.js';
-import {deviceTypeMigration, readDevice, readTypes} from '../enumerate/index.js';
+import {deviceType, deviceTypeMigration, readDevice, readTypes} from '../enumerate/index.js';
+import {DOCUMENT_API_VERSION, type DocumentApiVersion} from '../model/types.js';
+import {describeBasis, loadRuleSets} from '../rules/index.js';
 import {planPreparation} from '../prepare/plan.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 
 /** The JSON header of a saved stream (schemas/stream-header.schema.json). */
 export interface StreamHeader {
-  apiVersion: 'vfio-mig/v1';
+  apiVersion: DocumentApiVersion;
   kind: 'StreamHeader';
-  /** The source's migration parameter list; null for a device without migration metadata. */
+  /**
+   * The source's migration parameter list, with its identity (v2): scheme none for a device
+   * without vendor metadata. Null in v1 streams of such devices, or when the source's vendor
+   * metadata is unusable.
+   */
   param_list: ParamList | null;
   /** The source's migration flags by name (STOP_COPY, P2P, PRE_COPY). */
   migration_flags: string[];
@@ -31,9 +37,16 @@ export async function buildHeader(sysfs: SysfsRoot, device: string, flags: numbe
   const types = await readTypes(sysfs);
   const source = await readDevice(sysfs, device, types);
   const meta = deviceTypeMigration(source, types);
-  const paramList = meta === null ? null : paramListFromDevice(source, meta, host);
+  let paramList: ParamList | null;
+  try {
+    paramList = paramListFromDevice(source, meta, host, deviceType(source, types)?.problems);
+  } catch (error) {
+    // A source without usable metadata or identity still migrates: its driver decides.
+    if (meta !== null || !(error instanceof InputError)) throw error;
+    paramList = null;
+  }
   return {
-    apiVersion: 'vfio-mig/v1',
+    apiVersion: DOCUMENT_API_VERSION,
     kind: 'StreamHeader',
     param_list: paramList,
     migration_flags: flagNames(flags),
@@ -59,27 +72,37 @@ export function parseHeader(text: string, what: string): StreamHeader {
   return data as StreamHeader;
 }
 
+export interface HeaderCheckOptions {
+  /** Leave the decision to the destination driver (it checks its own header at RESUMING). */
+  trustDriver?: boolean;
+  /** `--rules` files or directories, before `<root>/etc/vfio-mig/rules.d/` and the shipped sets. */
+  rules?: string[];
+}
+
 /**
- * Before anything touches the destination: the stream's model and parameters must be
- * compatible with it, and the destination must already be prepared (every parameter at the
- * value `prepare` would write). Exit 1 when not.
+ * Before anything touches the destination: the stream's model and parameters (or, without
+ * vendor metadata, the source's identity under the rule sets) must be compatible with it,
+ * and the destination must already be prepared (every parameter at the value `prepare`
+ * would write). Exit 1 when not, with every reason.
  */
-export async function checkHeaderAgainst(sysfs: SysfsRoot, destId: string, header: StreamHeader): Promise<void> {
+export async function checkHeaderAgainst(sysfs: SysfsRoot, destId: string, header: StreamHeader, options: HeaderCheckOptions = {}): Promise<void> {
   const list = header.param_list;
-  if (list === null) return;
+  if (list === null || options.trustDriver) return;
   const dest = await liveDestination(sysfs, destId);
-  const verdict = checkCompat(list, dest);
+  const rules = list.scheme === 'none' ? await loadRuleSets({sysfs, ...(options.rules ? {extra: options.rules} : {})}) : undefined;
+  const verdict = checkCompat(list, dest, rules ? {rules} : {});
   // Checked before our engine opens the device: "in use" means someone else holds it.
   const blocking = verdict.reasons;
   if (blocking.length > 0) {
     throw new VfioMigError(
-      `${destId}: cannot take the stream from ${list.source.host}/${list.source.device}: ${blocking.map((r) => r.message).join('; ')}`,
+      `${destId}: cannot take the stream from ${list.source.host}/${list.source.device} (${describeBasis(verdict.basis)}): ${blocking.map((r) => r.message).join('; ')}; ` +
+        'use --trust-driver to leave the decision to the destination driver',
       ExitCode.no,
       'NOT_COMPATIBLE',
-      {reasons: blocking},
+      {reasons: blocking, basis: verdict.basis},
     );
   }
-  if (dest.migration && dest.device) {
+  if (dest.migration && dest.device && list.scheme !== 'none') {
     const plan = planPreparation(list, dest.migration, dest.device.migration);
     const pending = plan.steps.filter((s) => s.action === 'write');
     if (pending.length > 0) {

@@ -4,7 +4,7 @@ import {MigState, stateName} from '../fsm/states.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
 import {Guard} from './guard.js';
-import {checkHeaderAgainst, parseHeader, type StreamHeader} from './header.js';
+import {checkHeaderAgainst, type HeaderCheckOptions, parseHeader, type StreamHeader} from './header.js';
 import {MigrationFailedError, recoverDestination} from './recover.js';
 import {type Endpoint, type EngineStarter, type MigrationEvent, progressOf, startEngine} from './session.js';
 
@@ -17,6 +17,8 @@ export interface LoadOptions {
   signal?: AbortSignal;
   onEvent?: (ev: MigrationEvent) => void;
   start?: EngineStarter;
+  /** The compatibility check of the stream header (header.ts): rule sets, or leave it to the driver. */
+  headerCheck?: HeaderCheckOptions;
 }
 
 export interface LoadResult {
@@ -50,7 +52,7 @@ export async function loadDevice(options: LoadOptions): Promise<LoadResult> {
   try {
     const begun = await engine.request('load_begin', {...('path' in options.input ? {path: options.input.path} : {fd: 3}), raw});
     const header = begun.header === null ? null : parseHeader(begun.header, what);
-    if (header) await checkHeaderAgainst(options.sysfs, device, header);
+    if (header) await checkHeaderAgainst(options.sysfs, device, header, options.headerCheck);
     control = await DeviceControl.open(engine, device, options.sysfs.root);
     const ctl = control;
     const start = await ctl.state();

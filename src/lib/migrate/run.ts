@@ -7,7 +7,7 @@ import {MigState, stateName} from '../fsm/states.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
 import {Guard, TimeoutError} from './guard.js';
-import {buildHeader, checkHeaderAgainst} from './header.js';
+import {buildHeader, checkHeaderAgainst, type HeaderCheckOptions} from './header.js';
 import {DEFAULT_MAX_DOWNTIME_MS, DEFAULT_PRECOPY_ROUNDS, precopyPhase, type PrecopyOutcome, type PrecopyRound} from './precopy.js';
 import {MigrationFailedError, recoverDestination, recoverSource, type Recovery} from './recover.js';
 import {type EngineStarter, type MigrationEvent, progressOf, startEngine} from './session.js';
@@ -26,6 +26,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   onEvent?: (ev: MigrationEvent) => void;
   start?: EngineStarter;
+  /** The compatibility check of the stream header (header.ts): rule sets, or leave it to the driver. */
+  headerCheck?: HeaderCheckOptions;
 }
 
 export interface RunResult {
@@ -73,7 +75,7 @@ export async function runMigration(options: RunOptions): Promise<RunResult> {
     const dstEngine = dst;
     srcCtl = await DeviceControl.open(src, source, options.sysfs.root);
     const header = await buildHeader(options.sysfs, source, srcCtl.flags, await hostName(options.sysfs), await srcCtl.dataSize());
-    await checkHeaderAgainst(options.sysfs, dest, header);
+    await checkHeaderAgainst(options.sysfs, dest, header, options.headerCheck);
     dstCtl = await DeviceControl.open(dstEngine, dest, options.sysfs.root);
     const s = srcCtl;
     const d = dstCtl;

@@ -1,4 +1,5 @@
 import {migrationInfo} from '../schema/generated/migration-info.js';
+import {duplicateJsonKey} from './json.js';
 import {pointerOf, type Problem, schemaProblems} from '../schema/index.js';
 import {allowedEntryProblem, describeValue, isAllowed, isObjectPrototypeName, isSafeParamName, parseIntRange, typeOfValue, withArticle} from './params.js';
 import type {MigrationInfoFile, ParamSpec, ParamType, TypeMigration} from './types.js';
@@ -30,6 +31,9 @@ export function parseMigrationInfo(text: string, options: {lenient?: LenientPars
     const hint = options.lenient ? '' : ' (the RFC example uses single quotes: try --lenient)';
     return {problems: [{pointer: '', message: `not valid JSON: ${message}${options.lenient ? '' : hint}`}]};
   }
+  // JSON.parse keeps the last of duplicate keys: which parameter did the vendor mean?
+  const dup = options.lenient ? undefined : duplicateJsonKey(text);
+  if (dup !== undefined) return {problems: [{pointer: dup, message: 'duplicate key'}]};
   const problems = schemaProblems(migrationInfo, data);
   if (problems.length === 0) problems.push(...semanticProblems(data as MigrationInfoFile));
   return problems.length === 0 ? {info: data as MigrationInfoFile, problems} : {problems};

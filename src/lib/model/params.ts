@@ -80,14 +80,30 @@ export function allowedEntryProblem(type: ParamType, entry: unknown): string | u
   return undefined;
 }
 
-/** Whether `value` (already of the right type) is in `allowed`; absent `allowed` allows any. */
-export function isAllowed(spec: Pick<ParamSpec, 'type' | 'allowed_values'>, value: ParamValue): boolean {
+const rangeCache = new Map<string, IntRange | null>();
+
+/** parseIntRange, memoised per distinct string ("0-64" appears in thousands of types of a fleet). */
+export function cachedRange(text: string): IntRange | undefined {
+  let range = rangeCache.get(text);
+  if (range === undefined) {
+    range = parseIntRange(text) ?? null;
+    if (rangeCache.size < 100_000) rangeCache.set(text, range);
+  }
+  return range ?? undefined;
+}
+
+/**
+ * Whether `value` (already of the right type) is in `allowed_values` (ranges inclusive at
+ * both ends; absent: any). The one membership rule: compat, select, inventories and
+ * validate all call it.
+ */
+export function isAllowed(spec: ParamSpec | Pick<ParamSpec, 'type' | 'allowed_values'>, value: ParamValue): boolean {
   const allowed = spec.allowed_values;
   if (allowed === undefined) return true;
   for (const entry of allowed) {
     if (entry === value) return true;
     if (spec.type === 'int' && typeof entry === 'string' && typeof value === 'number') {
-      const range = parseIntRange(entry);
+      const range = cachedRange(entry);
       if (range && value >= range.min && value <= range.max) return true;
     }
   }
@@ -100,15 +116,41 @@ export function formatAllowed(allowed: AllowedValue[] | undefined): string {
   return allowed.map((entry) => (typeof entry === 'string' ? entry : String(entry))).join(', ');
 }
 
-/** The problem with giving `value` to a parameter `spec`, or undefined when it is acceptable. */
-export function valueProblem(spec: ParamSpec, value: unknown): string | undefined {
+export type ValueProblemCode = 'WRONG_TYPE' | 'NOT_ALLOWED';
+
+/**
+ * The problem with giving `value` to a parameter `spec`, or undefined when it is acceptable:
+ * the one value rule (compat's reasons, validate's host check and prepare use it).
+ */
+export function valueProblemOf(spec: ParamSpec | Pick<ParamSpec, 'type' | 'allowed_values'>, value: unknown): {code: ValueProblemCode; message: string} | undefined {
   const type = typeOfValue(value);
   if (type !== spec.type) {
-    return `${describeValue(value)} is ${type === undefined ? 'not a bool, int or str' : withArticle(type)}, not ${withArticle(spec.type)}`;
+    return {code: 'WRONG_TYPE', message: `${describeValue(value)} is ${type === undefined ? 'not a bool, int or str' : withArticle(type)}, not ${withArticle(spec.type)}`};
   }
-  if (type === 'str' && (value as string).length > MAX_STR_VALUE) return `string longer than ${MAX_STR_VALUE} characters`;
+  if (type === 'str' && (value as string).length > MAX_STR_VALUE) return {code: 'NOT_ALLOWED', message: `string longer than ${MAX_STR_VALUE} characters`};
   if (!isAllowed(spec, value as ParamValue)) {
-    return `${describeValue(value)} is not in allowed_values [${formatAllowed(spec.allowed_values)}]`;
+    return {code: 'NOT_ALLOWED', message: `${describeValue(value)} is not in allowed_values [${formatAllowed(spec.allowed_values)}]`};
+  }
+  return undefined;
+}
+
+/** valueProblemOf's message alone. */
+export function valueProblem(spec: ParamSpec, value: unknown): string | undefined {
+  return valueProblemOf(spec, value)?.message;
+}
+
+/**
+ * The problem of a value in a parameter list whatever the destination: bool/int/str, and a
+ * string short enough and free of control characters to be written to sysfs.
+ */
+export function listValueProblem(value: unknown): string | undefined {
+  const type = typeOfValue(value);
+  if (type === undefined) return `${describeValue(value)} is not a bool, int or str`;
+  if (type === 'str') {
+    const s = value as string;
+    if (s.length > MAX_STR_VALUE) return `string of ${s.length} characters; at most ${MAX_STR_VALUE}`;
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(s)) return 'string holds a control character; not writable to sysfs';
   }
   return undefined;
 }

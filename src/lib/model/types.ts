@@ -29,6 +29,41 @@ export type TypeMigration =
   | {scheme: 'v3'; model: string; params: Record<string, ParamSpec>}
   | {scheme: 'v4'; models: {model: string; versions: string[]}[]};
 
+/**
+ * What the kernel says a device (or a type's would-be device) is, read from sysfs: the facts
+ * rule sets compare when no vendor metadata exists. Every field is a string as sysfs shows it
+ * (`0x10de`, `550.54.14`); an absent field is unknown or does not apply (an mdev has no PCI
+ * ids of its own; mtty's parent is a virtual device with no PCI ids at all).
+ */
+export interface DeviceIdentity {
+  bus: 'mdev' | 'pci';
+  /** mdev: the parent's driver (or its class for a virtual parent, as the kernel names types); PCI: the bound (variant) driver. */
+  driver?: string;
+  /** `sys/module/<module>/version`, else its `srcversion`. */
+  driver_version?: string;
+  driver_version_from?: 'version' | 'srcversion';
+  mdev_type?: string;
+  mdev_type_name?: string;
+  device_api?: string;
+  parent_vendor?: string;
+  parent_device?: string;
+  parent_subsystem_vendor?: string;
+  parent_subsystem_device?: string;
+  parent_revision?: string;
+  pci_vendor?: string;
+  pci_device?: string;
+  pci_subsystem_vendor?: string;
+  pci_subsystem_device?: string;
+  pci_revision?: string;
+  /** NVIDIA per-VF vGPU: `nvidia/current_vgpu_type` and its name from `creatable_vgpu_types`. */
+  vgpu_type?: string;
+  vgpu_type_name?: string;
+  /** `sys/module/nvidia_vgpu_vfio/version` (what KubeVirt labels nodes with), else `nvidia`'s. */
+  vgpu_driver_version?: string;
+}
+
+export type IdentityField = Exclude<keyof DeviceIdentity, 'driver_version_from'>;
+
 /** An mdev type under a parent's `mdev_supported_types/`. */
 export interface MdevType {
   /** The type directory name, e.g. `nvidia-35` or `vgfx-4GB`. */
@@ -41,6 +76,8 @@ export interface MdevType {
   migration: TypeMigration | null;
   /** Why migration metadata could not be used (bad vendor data), one line each. */
   problems: string[];
+  /** The identity a device of this type has (absent in inventories of format v1). */
+  identity?: DeviceIdentity;
 }
 
 /** A device's current migration settings as read from `<device>/migration/`. */
@@ -63,6 +100,8 @@ export interface MdevDevice {
   migration: DeviceMigration | null;
   in_use: DeviceUse | null;
   problems: string[];
+  /** Absent in inventories of format v1. */
+  identity?: DeviceIdentity;
 }
 
 /** A vGPU type line of NVIDIA's per-VF `creatable_vgpu_types`. */
@@ -89,13 +128,22 @@ export interface PciVfioDevice {
   nvidia?: {creatable_vgpu_types: NvidiaVgpuType[]; current_vgpu_type: NvidiaVgpuType | null};
   in_use: DeviceUse | null;
   problems: string[];
+  /** Absent in inventories of format v1. */
+  identity?: DeviceIdentity;
 }
 
 export type VfioDevice = MdevDevice | PciVfioDevice;
 
 /** A host snapshot: what `inventory` writes and `compat`/`select` read (schemas/inventory). */
+/**
+ * Document format versions: v2 adds device identities (and parameter lists of devices with no
+ * vendor metadata, `scheme: none`); v1 files still read.
+ */
+export type DocumentApiVersion = 'vfio-mig/v1' | 'vfio-mig/v2';
+export const DOCUMENT_API_VERSION = 'vfio-mig/v2';
+
 export interface Inventory {
-  apiVersion: 'vfio-mig/v1';
+  apiVersion: DocumentApiVersion;
   kind: 'Inventory';
   host: string;
   taken_at: string;
@@ -114,18 +162,33 @@ export interface ParamListSource {
 /** The migration parameter list exchanged between hosts (schemas/param-list). */
 export type ParamList =
   | {
-      apiVersion: 'vfio-mig/v1';
+      apiVersion: DocumentApiVersion;
       kind: 'ParamList';
       scheme: 'v3';
       model: string;
       params: Record<string, ParamValue>;
       source: ParamListSource;
+      identity?: DeviceIdentity;
     }
   | {
-      apiVersion: 'vfio-mig/v1';
+      apiVersion: DocumentApiVersion;
       kind: 'ParamList';
       scheme: 'v4';
       model: string;
       version: string;
       source: ParamListSource;
+      identity?: DeviceIdentity;
+    }
+  | {
+      /** A device with no vendor metadata: rule sets decide on its identity (v2 only). */
+      apiVersion: 'vfio-mig/v2';
+      kind: 'ParamList';
+      scheme: 'none';
+      /** No model: absent, so code reading `list.model` sees undefined. */
+      model?: never;
+      source: ParamListSource;
+      identity: DeviceIdentity;
     };
+
+/** A parameter list that carries vendor metadata (RFC v3 parameters or v4 version). */
+export type MetadataParamList = Exclude<ParamList, {scheme: 'none'}>;

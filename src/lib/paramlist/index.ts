@@ -6,11 +6,12 @@
  * names (they become sysfs file names), then the values. Any problem is an InputError (exit 2).
  */
 
-import {deviceTypeMigration, hostName, readDevice, readTypes} from '../enumerate/index.js';
+import {deviceType, deviceTypeMigration, hostName, readDevice, readTypes} from '../enumerate/index.js';
 import {readInputText} from '../format/input.js';
+import {duplicateJsonKey} from '../model/json.js';
 import {InputError} from '../errors.js';
-import {MAX_STR_VALUE, isSafeParamName, setOwn, typeOfValue} from '../model/params.js';
-import type {ParamList, ParamValue, TypeMigration, VfioDevice} from '../model/types.js';
+import {isSafeParamName, listValueProblem, setOwn} from '../model/params.js';
+import {DOCUMENT_API_VERSION, type ParamList, type ParamValue, type TypeMigration, type VfioDevice} from '../model/types.js';
 import {paramList as paramListSchema} from '../schema/generated/param-list.js';
 import {pointerOf, type Problem, schemaProblems} from '../schema/index.js';
 import type {SysfsRoot} from '../sysfs/root.js';
@@ -29,17 +30,25 @@ function sourceError(id: string, message: string, problems: string[] = []): Inpu
  * value differs from its `off_value`, and every parameter that has none, in the metadata's
  * declared order; RFC v4: the model and version string).
  */
-export function paramListFromDevice(device: VfioDevice, meta: TypeMigration | null, host: string): ParamList {
+export function paramListFromDevice(device: VfioDevice, meta: TypeMigration | null, host: string, typeProblems: string[] = []): ParamList {
   const id = device.kind === 'mdev' ? device.uuid : device.bdf;
+  // Bad vendor metadata is refused, never silently replaced by identity rules.
+  if (meta === null && typeProblems.length > 0) throw sourceError(id, 'has unusable migration metadata', typeProblems);
   const source =
     device.kind === 'mdev' ? {host, device: id, type: device.type_id, parent: device.parent} : {host, device: id};
+  const identity = device.identity === undefined ? {} : {identity: device.identity};
   const current = device.migration;
-  if (meta === null || current === null) {
-    throw sourceError(id, 'has no usable migration metadata or values', device.problems);
+  if (meta === null) {
+    // No vendor metadata (every kernel driver today): the identity is the list; rule sets decide.
+    if (device.identity === undefined || device.problems.length > 0) {
+      throw sourceError(id, 'has no usable migration metadata or identity', device.problems);
+    }
+    return {apiVersion: DOCUMENT_API_VERSION, kind: 'ParamList', scheme: 'none', source, identity: device.identity};
   }
+  if (current === null) throw sourceError(id, 'has no usable migration values', device.problems);
   if (meta.scheme === 'v4' || current.scheme === 'v4') {
     if (meta.scheme !== 'v4' || current.scheme !== 'v4') throw sourceError(id, 'mixes RFC v3 and v4 metadata');
-    return {apiVersion: 'vfio-mig/v1', kind: 'ParamList', scheme: 'v4', model: current.model, version: current.version, source};
+    return {apiVersion: DOCUMENT_API_VERSION, kind: 'ParamList', scheme: 'v4', model: current.model, version: current.version, source, ...identity};
   }
   const params: Record<string, ParamValue> = {};
   const missing: string[] = [];
@@ -55,7 +64,7 @@ export function paramListFromDevice(device: VfioDevice, meta: TypeMigration | nu
   if (missing.length > 0) {
     throw sourceError(id, `cannot read migration parameter(s) ${missing.join(', ')}`, device.problems);
   }
-  return {apiVersion: 'vfio-mig/v1', kind: 'ParamList', scheme: 'v3', model: meta.model, params, source};
+  return {apiVersion: DOCUMENT_API_VERSION, kind: 'ParamList', scheme: 'v3', model: meta.model, params, source, ...identity};
 }
 
 /** Problems of the values: the schema says bool/int/str; this adds sysfs-writability. */
@@ -67,15 +76,8 @@ function valueProblems(params: Record<string, unknown>): Problem[] {
       problems.push({pointer: at, message: `unsafe parameter name ${JSON.stringify(name)}`});
       continue;
     }
-    const type = typeOfValue(value);
-    if (type === undefined) {
-      problems.push({pointer: at, message: `${JSON.stringify(value) ?? String(value)} is not a bool, int or str`});
-    } else if (type === 'str') {
-      const s = value as string;
-      if (s.length > MAX_STR_VALUE) problems.push({pointer: at, message: `string of ${s.length} characters; at most ${MAX_STR_VALUE}`});
-      // eslint-disable-next-line no-control-regex
-      else if (/[\u0000-\u001f\u007f]/.test(s)) problems.push({pointer: at, message: 'string holds a control character; not writable to sysfs'});
-    }
+    const problem = listValueProblem(value);
+    if (problem !== undefined) problems.push({pointer: at, message: problem});
   }
   return problems;
 }
@@ -114,51 +116,7 @@ function isEnvelopeOfParams(data: unknown): boolean {
   return d.apiVersion === 'vfio-mig/v1' && d.command === 'params' && 'result' in d && !('kind' in d);
 }
 
-/**
- * The first duplicate object key in valid JSON text (JSON.parse silently keeps the last one),
- * as a JSON pointer-ish path, or undefined. Linear, no allocation but the key strings.
- */
-export function duplicateJsonKey(text: string): string | undefined {
-  const stack: (Set<string> | null)[] = [];
-  const path: string[] = [];
-  let expectKey = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22 /* " */) {
-      let j = i + 1;
-      for (;;) {
-        const q = text.indexOf('"', j);
-        if (q === -1) return undefined; // not valid JSON; JSON.parse reported it
-        let backslashes = 0;
-        for (let k = q - 1; text.charCodeAt(k) === 0x5c; k--) backslashes++;
-        j = q + 1;
-        if (backslashes % 2 === 0) break;
-      }
-      const top = stack[stack.length - 1];
-      if (top && expectKey) {
-        const raw = text.slice(i + 1, j - 1);
-        const key = raw.includes('\\') ? (JSON.parse(text.slice(i, j)) as string) : raw;
-        if (top.has(key)) return `/${[...path.slice(0, stack.length - 1), key].join('/')}`;
-        top.add(key);
-        path[stack.length - 1] = key;
-        expectKey = false;
-      }
-      i = j - 1;
-    } else if (c === 0x7b /* { */) {
-      stack.push(new Set());
-      expectKey = true;
-    } else if (c === 0x5b /* [ */) {
-      stack.push(null);
-      path[stack.length - 1] = '';
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-      stack.pop();
-      path.length = stack.length;
-    } else if (c === 0x2c /* , */) {
-      expectKey = stack[stack.length - 1] instanceof Set;
-    }
-  }
-  return undefined;
-}
+export {duplicateJsonKey} from '../model/json.js';
 
 /**
  * Parse JSON strictly (duplicate keys refused) without loading the YAML parser, which costs
@@ -199,7 +157,7 @@ export async function buildParamList(sysfs: SysfsRoot, id: string, options: {hos
   const types = await readTypes(sysfs);
   const device = await readDevice(sysfs, id, types);
   const host = options.host ?? (await hostName(sysfs));
-  return paramListFromDevice(device, deviceTypeMigration(device, types), host);
+  return paramListFromDevice(device, deviceTypeMigration(device, types), host, deviceType(device, types)?.problems);
 }
 
 /** A document (parameter list or inventory) as written to a file or stdout. */

@@ -9,6 +9,7 @@
  * each write.
  */
 import {type CompatResult, checkCompat, type Reason} from '../compat/index.js';
+import type {Basis, LoadedRuleSet} from '../rules/index.js';
 import {deviceDir, deviceId, deviceType, deviceTypeMigration, hostName, readDevice, readTypes} from '../enumerate/index.js';
 import {ExitCode, InputError, VfioMigError} from '../errors.js';
 import {formatSysfsValue, isSafeParamName} from '../model/params.js';
@@ -54,9 +55,12 @@ export interface PrepareResult {
   host: string;
   device: string;
   compatible: boolean;
+  /** What decided compatibility (vendor metadata, a rule set, the default rule). */
+  basis: Basis;
   reasons: Reason[];
   warnings: Reason[];
-  scheme: 'v3' | 'v4' | null;
+  /** none: decided on identity; a driver without metadata has nothing to write. */
+  scheme: 'v3' | 'v4' | 'none' | null;
   steps: StepOutcome[];
   writes: number;
   failure?: WriteFailure;
@@ -79,6 +83,8 @@ export interface PrepareHooks {
 
 export interface PrepareOptions {
   dryRun?: boolean;
+  /** The rule sets in force (loadRuleSets); needed when the list has no vendor metadata. */
+  rules?: LoadedRuleSet[];
   io?: ParamIO;
   /** Host name for the report (default: the root's `proc/sys/kernel/hostname`). */
   host?: string;
@@ -111,18 +117,23 @@ export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamLis
     const device = options.dryRun ? first : await readDevice(sysfs, id, types);
     const meta = deviceTypeMigration(device, types);
     const type = deviceType(device, types);
-    const compat: CompatResult = checkCompat(list, {host, type, device, migration: meta});
+    const compat: CompatResult = checkCompat(list, {host, type, device, migration: meta}, options.rules === undefined ? {} : {rules: options.rules});
     const base = {
       host,
       device: name,
       compatible: compat.compatible,
+      basis: compat.basis,
       reasons: compat.reasons,
       warnings: compat.warnings,
       ...(recovered ? {recovered} : {}),
       ...(pending ? {interrupted: {journal: sysfs.pathOf(journalRel(name)), pid: pending.pid, started: pending.started, steps: pending.steps}} : {}),
     };
-    if (!compat.compatible || meta === null) {
-      return {status: 'not_compatible', ...base, scheme: meta?.scheme ?? null, steps: [], writes: 0};
+    if (!compat.compatible || (meta === null && list.scheme !== 'none')) {
+      return {status: 'not_compatible', ...base, scheme: list.scheme === 'none' ? 'none' : (meta?.scheme ?? null), steps: [], writes: 0};
+    }
+    if (list.scheme === 'none' || meta === null) {
+      // Identity rules said yes: the driver has no parameters; nothing to write.
+      return {status: options.dryRun ? 'dry_run' : 'prepared', ...base, scheme: 'none', steps: [], writes: 0};
     }
     const plan: Plan = planPreparation(list, meta, device.migration);
     const steps: StepOutcome[] = plan.steps.map((s) => ({...s}));
@@ -144,7 +155,7 @@ export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamLis
       kind: 'PrepareJournal',
       device: name,
       dir,
-      scheme: plan.scheme,
+      scheme: meta.scheme,
       pid: process.pid,
       started: new Date().toISOString(),
       steps: writes.map((s) => ({param: s.param, from: s.current, to: s.target as ParamValue})),
@@ -158,7 +169,7 @@ export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamLis
         step.outcome = 'not_attempted';
         continue;
       }
-      const bad = await writeAndCheck(io, plan.scheme, relOf(step.param), step.param, step.target as ParamValue);
+      const bad = await writeAndCheck(io, meta.scheme, relOf(step.param), step.param, step.target as ParamValue);
       if (bad) {
         step.outcome = 'refused';
         failure = {param: step.param, value: step.target as ParamValue, errno: bad.errno, message: bad.message, ...(bad.read_back === undefined ? {} : {read_back: bad.read_back})};
@@ -173,7 +184,7 @@ export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamLis
     }
 
     // Restore every value that changed (written, or refused after all), in reverse order.
-    const rollback = await restoreValues(io, plan.scheme, dir, journal.steps);
+    const rollback = await restoreValues(io, meta.scheme, dir, journal.steps);
     for (const e of rollback) {
       const step = writes.find((s) => s.param === e.param);
       if (!step) continue;

@@ -13,26 +13,25 @@
  * in tens of milliseconds.
  */
 import {
-  checkMetadata,
+  type CompatOptions,
   deviceIdOf,
   deviceReasons,
   keptValueWarnings,
-  paramSpec,
   type Reason,
   type SourceRef,
   sourceRef,
-  typeSummary,
+  typeVerdict,
 } from '../compat/index.js';
-import type {Inventory, MdevType, ParamList, ParamSpec, ParamValue, TypeMigration, VfioDevice} from '../model/types.js';
+import type {Inventory, MdevType, ParamList, TypeMigration, VfioDevice} from '../model/types.js';
+import {countPlan, type PlanCounts, type PlannedWrite, plannedWrites} from '../prepare/plan.js';
+import {type Basis, describeBasis} from '../rules/index.js';
 
-export interface PlannedWrite {
-  param: string;
-  from: ParamValue | null;
-  to: ParamValue;
-}
+export type {PlannedWrite} from '../prepare/plan.js';
 
 export interface Candidate {
   rank: number;
+  /** What found it compatible: vendor metadata, a rule set, or the default rule. */
+  basis: Basis;
   host: string;
   type_id: string | null;
   parent: string | null;
@@ -53,6 +52,7 @@ export interface Rejected {
   type_id: string | null;
   parent: string | null;
   device: string | null;
+  basis: Basis;
   reasons: Reason[];
 }
 
@@ -64,7 +64,7 @@ export interface SelectResult {
   rejected?: Rejected[];
 }
 
-export interface SelectOptions {
+export interface SelectOptions extends CompatOptions {
   /** Also return every rejected (host, type, device) with its reasons. */
   includeRejected?: boolean;
   /** Keep only the best `limit` candidates (all by default). */
@@ -75,7 +75,8 @@ export interface SelectOptions {
 interface Scored {
   host: string;
   type: MdevType | null;
-  meta: TypeMigration;
+  meta: TypeMigration | null;
+  basis: Basis;
   dev: VfioDevice | null;
   type_id: string | null;
   parent: string | null;
@@ -86,124 +87,6 @@ interface Scored {
   available_instances: number | null;
   /** Position in name order: host, parent, type id, device (PCI devices after a host's types). */
   seq: number;
-}
-
-type V3List = Extract<ParamList, {scheme: 'v3'}>;
-type V4List = Extract<ParamList, {scheme: 'v4'}>;
-
-function byParam(a: PlannedWrite, b: PlannedWrite): number {
-  return a.param < b.param ? -1 : a.param > b.param ? 1 : 0;
-}
-
-const listNamesCache = new WeakMap<Record<string, ParamValue>, string[]>();
-
-/** A list's parameter names in byte order, once per list. */
-function sortedListNames(params: Record<string, ParamValue>): string[] {
-  let names = listNamesCache.get(params);
-  if (names === undefined) {
-    names = Object.keys(params).sort(byName);
-    listNamesCache.set(params, names);
-  }
-  return names;
-}
-
-/** The writes a destination needs, in write order (v3: by name; v4: model, then version). */
-export function plannedWrites(list: ParamList, meta: TypeMigration, device: VfioDevice | null): PlannedWrite[] {
-  const writes: PlannedWrite[] = [];
-  if (meta.scheme === 'v4' || list.scheme === 'v4') {
-    const cur = device?.migration?.scheme === 'v4' ? device.migration : null;
-    const l = list as V4List;
-    const modelWrite = cur === null || cur.model !== l.model;
-    if (modelWrite) writes.push({param: 'device_model', from: cur?.model ?? null, to: l.model});
-    if (modelWrite || cur.version !== l.version) writes.push({param: 'version', from: cur?.version ?? null, to: l.version});
-    return writes;
-  }
-  const listed = (list as V3List).params;
-  if (device === null) {
-    // A new device: listed values that differ from init_value, and unlisted off_values
-    // (both name-sorted once, per list and per type), merged in name order.
-    const names = sortedListNames(listed);
-    const offs = typeSummary(meta.params).offWrites;
-    let i = 0;
-    let j = 0;
-    while (i < names.length || j < offs.length) {
-      const a = names[i];
-      const b = offs[j];
-      if (b === undefined || (a !== undefined && a <= b)) {
-        i++;
-        if (a === b) j++;
-        const spec = paramSpec(meta.params, a as string);
-        const to = listed[a as string] as ParamValue;
-        if (spec !== undefined && to !== spec.init_value) writes.push({param: a as string, from: spec.init_value, to});
-      } else {
-        j++;
-        const spec = meta.params[b] as ParamSpec;
-        writes.push({param: b, from: spec.init_value, to: spec.off_value as ParamValue});
-      }
-    }
-    return writes;
-  }
-  const values = device.migration?.scheme === 'v3' ? device.migration.values : undefined;
-  for (const name in meta.params) {
-    if (!Object.hasOwn(meta.params, name)) continue;
-    const spec = meta.params[name] as ParamSpec;
-    const now = values !== undefined && Object.hasOwn(values, name) ? (values[name] as ParamValue) : spec.init_value;
-    const target = Object.hasOwn(listed, name) ? (listed[name] as ParamValue) : spec.off_value;
-    if (target !== undefined && target !== now) writes.push({param: name, from: now, to: target});
-  }
-  // Byte order of names, as prepare writes them.
-  return writes.sort(byParam);
-}
-
-/**
- * The hot loop: count writes and final values equal to init_value, allocating nothing.
- * A new device (every value at init_value) starts from the type's precomputed summary and
- * corrects it for the listed parameters only; an existing device is counted in full.
- */
-function score(list: ParamList, meta: TypeMigration, device: VfioDevice | null, listNames: string[], out: {writes: number; init: number; params: number}): void {
-  if (meta.scheme === 'v4' || list.scheme === 'v4') {
-    // v4 has no init values: nothing to count.
-    out.writes = plannedWrites(list, meta, device).length;
-    out.init = 0;
-    out.params = 0;
-    return;
-  }
-  const listed = (list as V3List).params;
-  const params = meta.params;
-  if (device === null) {
-    const s = typeSummary(params);
-    let writes = s.writes;
-    let init = s.init;
-    for (const name of listNames) {
-      const spec = params[name] as ParamSpec; // present: the list passed the check
-      const value = listed[name] as ParamValue;
-      if (spec.off_value !== undefined && spec.off_value !== spec.init_value) writes--;
-      else init--;
-      if (value === spec.init_value) init++;
-      else writes++;
-    }
-    out.writes = writes;
-    out.init = init;
-    out.params = s.params;
-    return;
-  }
-  const values = device.migration?.scheme === 'v3' ? device.migration.values : undefined;
-  let writes = 0;
-  let init = 0;
-  let count = 0;
-  for (const name in params) {
-    if (!Object.hasOwn(params, name)) continue;
-    count++;
-    const spec = params[name] as ParamSpec;
-    const now = values !== undefined && Object.hasOwn(values, name) ? (values[name] as ParamValue) : spec.init_value;
-    const target = Object.hasOwn(listed, name) ? (listed[name] as ParamValue) : spec.off_value;
-    const final = target === undefined ? now : target;
-    if (final !== now) writes++;
-    if (final === spec.init_value) init++;
-  }
-  out.writes = writes;
-  out.init = init;
-  out.params = count;
 }
 
 function byName(a: string, b: string): number {
@@ -237,7 +120,7 @@ function plural(n: number, word: string): string {
 }
 
 function describe(c: Scored, planned: PlannedWrite[]): string {
-  const what = c.device === null ? `new ${c.type_id ?? 'device'}` : `free device`;
+  const what = `${c.device === null ? `new ${c.type_id ?? 'device'}` : `free device`} (${describeBasis(c.basis)})`;
   const writes = c.writes === 0 ? 'no writes' : `${plural(c.writes, 'write')} (${planned.map((w) => w.param).join(', ')})`;
   const inst = c.available_instances === null ? '' : `, ${c.available_instances} free instance${c.available_instances === 1 ? '' : 's'}`;
   const init = c.params === 0 ? '' : `, ${c.init_matches}/${c.params} values at init_value`;
@@ -272,23 +155,24 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
   const wantRejected = options.includeRejected === true;
   let typeCount = 0;
   let deviceCount = 0;
-  const reject = (host: string, type: MdevType | null, device: VfioDevice | null, reasons: Reason[]) => {
+  const reject = (host: string, type: MdevType | null, device: VfioDevice | null, basis: Basis, reasons: Reason[]) => {
     if (wantRejected) {
-      rejected.push({host, type_id: type?.id ?? null, parent: type?.parent ?? null, device: device ? deviceIdOf(device) : null, reasons});
+      rejected.push({host, type_id: type?.id ?? null, parent: type?.parent ?? null, device: device ? deviceIdOf(device) : null, basis, reasons});
     }
   };
-  const counts = {writes: 0, init: 0, params: 0};
+  const counts: PlanCounts = {writes: 0, init: 0, params: 0};
   const listNames = list.scheme === 'v3' ? Object.keys(list.params) : [];
-  const consider = (host: string, type: MdevType | null, meta: TypeMigration, device: VfioDevice | null) => {
+  const consider = (host: string, type: MdevType | null, meta: TypeMigration | null, basis: Basis, device: VfioDevice | null) => {
     if (device !== null) {
       const reasons = deviceReasons(list, {host, type, device, migration: meta});
-      if (reasons.length > 0) return reject(host, type, device, reasons);
+      if (reasons.length > 0) return reject(host, type, device, basis, reasons);
     }
-    score(list, meta, device, listNames, counts);
+    countPlan(list, meta, device === null ? null : device.migration, listNames, counts);
     scored.push({
       host,
       type,
       meta,
+      basis,
       dev: device,
       type_id: type?.id ?? null,
       parent: type?.parent ?? (device?.kind === 'pci' ? (device.physfn ?? null) : null),
@@ -318,32 +202,26 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
     }
     for (const type of sortedBy(inv.types, (a, b) => byName(a.parent, b.parent) || byName(a.id, b.id))) {
       typeCount++;
+      // The same type-level verdict as checkCompat (vendor metadata or identity rules), once per type.
       const meta = type.migration;
-      const reasons =
-        meta === null
-          ? [{code: 'NO_METADATA', message: type.problems.length > 0 ? `unusable migration metadata: ${type.problems.join('; ')}` : 'no migration metadata'} as Reason]
-          : checkMetadata(list, meta);
+      const {basis, reasons} = typeVerdict(list, {host: inv.host, type, device: null, migration: meta}, options);
       const devices = byType.get(`${type.parent}\0${type.id}`) ?? [];
-      if (reasons.length > 0 || meta === null) {
-        reject(inv.host, type, null, reasons);
+      if (reasons.length > 0) {
+        reject(inv.host, type, null, basis, reasons);
         continue;
       }
-      for (const d of devices) consider(inv.host, type, meta, d);
+      for (const d of devices) consider(inv.host, type, meta, basis, d);
       if (type.available_instances === 0) {
-        reject(inv.host, type, null, [{code: 'NO_AVAILABLE_INSTANCES', message: `${type.id} has no available instances: no new device can be created`}]);
+        reject(inv.host, type, null, basis, [{code: 'NO_AVAILABLE_INSTANCES', message: `${type.id} has no available instances: no new device can be created`}]);
       } else {
-        consider(inv.host, type, meta, null);
+        consider(inv.host, type, meta, basis, null);
       }
     }
-    // PCI variant-driver devices carry their own metadata.
+    // PCI devices: a variant driver's own metadata, or their identity.
     for (const d of pcis) {
-      if (d.type_migration === null) {
-        reject(inv.host, null, d, [{code: 'NO_METADATA', message: `${d.bdf} (${d.driver || 'no driver'}) publishes no migration metadata`}]);
-        continue;
-      }
-      const reasons = checkMetadata(list, d.type_migration);
-      if (reasons.length > 0) reject(inv.host, null, d, reasons);
-      else consider(inv.host, null, d.type_migration, d);
+      const {basis, reasons} = typeVerdict(list, {host: inv.host, type: null, device: d, migration: d.type_migration}, options);
+      if (reasons.length > 0) reject(inv.host, null, d, basis, reasons);
+      else consider(inv.host, null, d.type_migration, basis, d);
     }
   }
 
@@ -352,10 +230,11 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
   const candidates: Candidate[] = [];
   for (let i = 0; i < Math.min(limit, scored.length); i++) {
     const s = scored[i] as Scored;
-    const planned = plannedWrites(list, s.meta, s.dev);
-    const current = s.dev?.migration;
+    const current = s.dev?.migration ?? null;
+    const planned = plannedWrites(list, s.meta, current);
     candidates.push({
       rank: i + 1,
+      basis: s.basis,
       host: s.host,
       type_id: s.type_id,
       parent: s.parent,

@@ -17,8 +17,22 @@ export class HostLayout {
   readonly proc = 'proc';
   /** VFIO's character devices on the host (`<group>`, `devices/vfio<N>`). */
   readonly vfioDevRoot = 'dev/vfio';
+  /** Loaded kernel modules (`<name>/version`, `<name>/srcversion`). */
+  readonly modules = 'sys/module';
+  /** The host's own compatibility rule sets (`*.yaml`), as mdevctl keeps `/etc/mdevctl.d`. */
+  readonly userRulesDir = 'etc/vfio-mig/rules.d';
   /** Per-device prepare locks (`<id>.lock`). */
   readonly lockDir = 'run/vfio-mig';
+
+  /** An mdev parent device (a link to its real directory). */
+  mdevParent(parent: string): string {
+    return `${this.mdevBus}/${parent}`;
+  }
+
+  /** A module's directory; `-` in a driver name is `_` in its module's. */
+  module(name: string): string {
+    return `${this.modules}/${name.replace(/-/g, '_')}`;
+  }
 
   typesDir(parent: string): string {
     return `${this.mdevBus}/${parent}/mdev_supported_types`;

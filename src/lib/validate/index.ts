@@ -1,15 +1,18 @@
 import path from 'node:path';
 
 import {readInputText} from '../format/input.js';
-import {deviceDir, readDevices, readTypes} from '../enumerate/index.js';
+import {deviceDir, deviceTypeMigration, readDevices, readTypes} from '../enumerate/index.js';
 import {layout} from '../sysfs/layout.js';
 import {type LenientParser, lenientParser, parseDeviceModels, parseMigrationInfo} from '../model/metadata.js';
-import {inventory as inventorySchema} from '../schema/generated/inventory.js';
-import {paramList as paramListSchema} from '../schema/generated/param-list.js';
-import {type Problem, schemaProblems} from '../schema/index.js';
+import {InputError} from '../errors.js';
+import {parseInventory} from '../inventory/index.js';
+import {valueProblemOf} from '../model/params.js';
+import {parseParamList} from '../paramlist/index.js';
+import {parseRuleSetText} from '../rules/ruleset.js';
+import type {Problem} from '../schema/index.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 
-export type ValidatedFormat = 'migration-info' | 'device-models' | 'param-list' | 'inventory';
+export type ValidatedFormat = 'migration-info' | 'device-models' | 'param-list' | 'inventory' | 'rule-set';
 
 export interface ValidationReport {
   /** A file path, or a type/device directory when checking a host. */
@@ -28,44 +31,57 @@ function formatOf(file: string, data: unknown): ValidatedFormat {
   const kind = (data as {kind?: unknown} | null)?.kind;
   if (kind === 'ParamList') return 'param-list';
   if (kind === 'Inventory') return 'inventory';
+  if (kind === 'RuleSet') return 'rule-set';
   return 'migration-info';
 }
 
 /** Our own formats in YAML: recognised by their `kind` line, parsed only then. */
-const YAML_KIND = /^kind:\s*(ParamList|Inventory)\s*$/m;
+const YAML_KIND = /^kind:\s*(ParamList|Inventory|RuleSet)\s*$/m;
 
 export interface TextOptions {
   /** Read the RFC's single-quoted example syntax (see lenientParser). */
   lenient?: LenientParser;
-  /** Parse YAML parameter lists and inventories (see parseYamlOrJson). */
-  yaml?: (text: string, what: string) => unknown;
 }
 
-/** Check one text against its format. */
-export function validateText(target: string, text: string, options: TextOptions = {}): ValidationReport {
+/** The problems of an InputError raised by the readers compat and select use (same pointer, same message). */
+function problemsOf(error: unknown): Problem[] {
+  if (!(error instanceof InputError)) throw error;
+  const problems = (error.details as {problems?: Problem[]} | undefined)?.problems;
+  if (problems && problems.length > 0) return problems;
+  // Parse errors name the document first (`<what>: not valid JSON: ...`): the reason is the rest.
+  return [{pointer: '', message: error.message.replace(/^[^:]*: /, '')}];
+}
+
+/**
+ * Check one text against its format. Parameter lists and inventories go through the very
+ * readers compat, select and prepare use (parseParamList, parseInventory), rule sets through
+ * the rule-set reader, so validate refuses exactly what they refuse, with the same message.
+ */
+export async function validateText(target: string, text: string, options: TextOptions = {}): Promise<ValidationReport> {
   if (path.basename(target) === 'migration_device_models') {
     const {problems} = parseDeviceModels(text);
     return {target, format: 'device-models', valid: problems.length === 0, problems};
   }
-  // Our own formats (param lists, inventories) are recognised by `kind`, in JSON or YAML.
+  // Our own formats (param lists, inventories, rule sets) are recognised by `kind`, in JSON or YAML.
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch {
     data = undefined;
   }
-  if (data === undefined && options.yaml && YAML_KIND.test(text)) {
-    try {
-      data = options.yaml(text, target);
-    } catch (error) {
-      return {target, format: 'param-list', valid: false, problems: [{pointer: '', message: (error as Error).message}]};
-    }
+  let format: ValidatedFormat = formatOf(target, data);
+  if (data === undefined && YAML_KIND.test(text)) {
+    const kind = YAML_KIND.exec(text)?.[1];
+    format = kind === 'ParamList' ? 'param-list' : kind === 'Inventory' ? 'inventory' : 'rule-set';
   }
-  const format = formatOf(target, data);
-  if (format === 'param-list' || format === 'inventory') {
-    const problems = schemaProblems(format === 'param-list' ? paramListSchema : inventorySchema, data);
-    return {target, format, valid: problems.length === 0, problems};
+  const report = (problems: Problem[]): ValidationReport => ({target, format, valid: problems.length === 0, problems});
+  if (format === 'param-list') {
+    return parseParamList(text, target).then(() => report([]), (error: unknown) => report(problemsOf(error)));
   }
+  if (format === 'inventory') {
+    return parseInventory(text, target).then(() => report([]), (error: unknown) => report(problemsOf(error)));
+  }
+  if (format === 'rule-set') return report((await parseRuleSetText(text)).problems);
   const {problems} = parseMigrationInfo(text, {lenient: options.lenient});
   return {target, format: 'migration-info', valid: problems.length === 0, problems};
 }
@@ -73,10 +89,9 @@ export function validateText(target: string, text: string, options: TextOptions 
 /** Read and check a file; unreadable files are input errors (exit 2). */
 export async function validateFile(file: string, options: {lenient?: boolean} = {}): Promise<ValidationReport> {
   const text = await readInputText(file, MAX_FILE_BYTES, 'document');
-  // yaml costs start-up time: load it only for --lenient or a YAML document of ours.
+  // yaml costs start-up time: load it only for --lenient.
   const textOptions: TextOptions = {};
   if (options.lenient) textOptions.lenient = await lenientParser();
-  if (YAML_KIND.test(text)) textOptions.yaml = (await import('../format/yaml.js')).parseYamlOrJson;
   return validateText(file, text, textOptions);
 }
 
@@ -105,8 +120,18 @@ export async function validateHost(sysfs: SysfsRoot): Promise<ValidationReport[]
   );
   for (const device of await readDevices(sysfs, types)) {
     const base = deviceDir(device);
-    if (device.problems.length > 0 || device.migration !== null) {
-      reports.push(...reportsFor(sysfs.pathOf(base), 'device', device.problems));
+    // Current values against their type's rules (the one value rule): memory=99999 is not fine.
+    const meta = deviceTypeMigration(device, types);
+    const problems = [...device.problems];
+    if (meta?.scheme === 'v3' && device.migration?.scheme === 'v3') {
+      for (const [name, value] of Object.entries(device.migration.values)) {
+        const spec = Object.hasOwn(meta.params, name) ? meta.params[name] : undefined;
+        const problem = spec === undefined ? undefined : valueProblemOf(spec, value);
+        if (problem) problems.push(`migration/${name}: ${problem.message}`);
+      }
+    }
+    if (problems.length > 0 || device.migration !== null) {
+      reports.push(...reportsFor(sysfs.pathOf(base), 'device', problems));
     }
   }
   return reports;

@@ -1,13 +1,14 @@
 #!/bin/sh
 # Scenario runner, run by the guest init inside the chroot of the host root.
-#   runner.sh REPO BUILD SCENARIOS   (SCENARIOS: "all" or a comma list of names)
+#   runner.sh REPO KBUILD SCENARIOS BIN   (SCENARIOS: "all" or a comma list of names;
+#   KBUILD: the kernel's build dir with driver/, mtty/ and results/; BIN: the static tools)
 # Each scenario is test/vm/scenarios/<name>.sh, run with sh under a timeout, sourcing
 # test/vm/scenarios/lib.sh; exit 0 = pass, 77 = skip, anything else = fail.
 # Results: <results>/<name>.log (output) and <name>.status (pass|fail|skip).
-REPO="$1"; BUILD="$2"; SCEN="$3"
+REPO="$1"; BUILD="$2"; SCEN="$3"; BIN="${4:-$2/bin}"
 RES="$BUILD/results"
-export VMTEST_REPO="$REPO" VMTEST_BUILD="$BUILD" VMTEST_RES="$RES" VMTEST_BIN="$BUILD/bin"
-export PATH="$BUILD/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+export VMTEST_REPO="$REPO" VMTEST_BUILD="$BUILD" VMTEST_RES="$RES" VMTEST_BIN="$BIN"
+export PATH="$BIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 export HOME=/tmp TMPDIR=/tmp
 SDIR="$REPO/test/vm/scenarios"
 PER_SCENARIO_TIMEOUT="${VMTEST_SCENARIO_TIMEOUT:-180}"

@@ -9,10 +9,10 @@ ENGINE="$VMTEST_REPO/engine/build/vfio-mig-engine"
 
 vm_setup() { rm -f "$JQ_QUEUE" /tmp/jq.snap.*; }
 
-# Remove every vmref mdev and disarm every fault.
+# Remove every mdev (vmref, mtty) and disarm every fault.
 vm_cleanup() {
   for d in /sys/bus/mdev/devices/*; do
-    [ -e "$d/vmref_status" ] && echo 1 >"$d/remove" 2>/dev/null
+    [ -e "$d/remove" ] && echo 1 >"$d/remove" 2>/dev/null
   done
   disarm
   return 0
@@ -59,6 +59,27 @@ need_cli() {
   [ -d "$VMTEST_REPO/dist" ] || [ -d "$VMTEST_REPO/lib" ] || skip "CLI not compiled (npm run build)"
 }
 need_engine() { [ -x "$ENGINE" ] || skip "engine not built ($ENGINE missing)"; }
+
+# The kernel's sample driver mtty (run.sh builds it from the kernel's source package on
+# kernels >= 6.7; a scenario declaring `# vmtest-needs: mtty` only runs there). Missing
+# there is a failure, never a skip.
+MTTY_PARENT=/sys/class/mdev_bus/mtty
+need_mtty() {
+  [ -d "$MTTY_PARENT/mdev_supported_types/mtty-2" ] && return 0
+  fail "mtty is not loaded on $(uname -r): $(cat "$VMTEST_BUILD/mtty/why" "$VMTEST_RES/mtty.why" 2>/dev/null | tr '\n' ' ')"
+}
+# mk_mtty mtty-1|mtty-2: create an mtty mdev (one or two ports), print its UUID
+mk_mtty() {
+  u=$(new_uuid)
+  echo "$u" >"$MTTY_PARENT/mdev_supported_types/$1/create" || fail "create $1"
+  echo "$u"
+}
+# UART scratch register (offset 7) of PORT (0: BAR0, 1: BAR1; region offset index << 40),
+# through the device fd: mtty_scratch_set UUID PORT BYTE, mtty_scratch_get UUID PORT
+mtty_scratch_set() { vmtest regw "$1" "$2" 7 "$3" || fail "write scratch register of port $2 of $1"; }
+mtty_scratch_get() { vmtest regr "$1" "$2" 7 || fail "read scratch register of port $2 of $1"; }
+# vstate UUID: the migration state as the kernel reports it (any driver)
+vstate() { vmtest state "$1"; }
 # cli OUT ARGS...: run the CLI with its stdout in OUT (stderr shown); exit code in $CLI_RC
 cli() { _o="$1"; shift; echo "+ vfio-mig $*"; $CLI "$@" >"$_o"; CLI_RC=$?; return 0; }
 JQ="node $VMTEST_REPO/test/vm/guest/jq.mjs"

@@ -14,6 +14,9 @@
  *   vmtest knobs SRC DST                   fail_write_*, stall_*_ms, dirty_rate_kbps, observed
  *   vmtest ebusy UUID PARAM VALUE          param write refused (EBUSY) while open, fine after
  *   vmtest write PATH VALUE                write(2) VALUE, print OK or the errno name
+ *   vmtest regw UUID INDEX OFF BYTE        write one byte at OFF of region INDEX (device fd)
+ *   vmtest regr UUID INDEX OFF             read one byte there, print it in decimal
+ *   vmtest state UUID                      print the migration state (GET device_state)
  *   vmtest hold UUID SECONDS               keep the device open (opened: printed) for a while
  *   vmtest orphan UUID                     keep a PRE_COPY data fd past the device's close and removal
  *
@@ -1045,6 +1048,27 @@ static int cmd_orphan(const char *uuid)
 	return failures ? 1 : 0;
 }
 
+/* One byte of region INDEX at OFF through the device fd (offset from REGION_INFO). */
+static int cmd_reg(const char *uuid, unsigned index, uint64_t off, int wr, unsigned val)
+{
+	struct dev d;
+	dev_open(&d, uuid);
+	struct region_info ri = {sizeof(ri), 0, index, 0, 0, 0};
+	if (ioctl(d.fd, VFIO_DEVICE_GET_REGION_INFO, &ri))
+		die("GET_REGION_INFO %u", index);
+	if (ri.offset != (uint64_t)index << 40)
+		printf("note: region %u at offset 0x%" PRIx64 ", not index << 40\n", index, ri.offset);
+	if (off >= ri.size)
+		die("offset %" PRIu64 " beyond region %u (size %" PRIu64 ")", off, index, ri.size);
+	unsigned char b = val;
+	ssize_t n = wr ? pwrite(d.fd, &b, 1, ri.offset + off) : pread(d.fd, &b, 1, ri.offset + off);
+	if (n != 1)
+		die("region %u %s at %" PRIu64, index, wr ? "write" : "read", off);
+	if (!wr)
+		printf("%u\n", b);
+	return 0;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: vmtest info|fill|check|cmp|save|load|migrate|fsm|faults|ebusy|write ... (see the source header)\n");
@@ -1104,6 +1128,17 @@ int main(int argc, char **argv)
 		printf("opened %s\n", argv[2]);
 		fflush(stdout);
 		sleep(atoi(argv[3]));
+		return 0;
+	}
+	if (!strcmp(c, "regw") && argc >= 6)
+		return cmd_reg(argv[2], strtoul(argv[3], NULL, 0), strtoull(argv[4], NULL, 0), 1,
+			       strtoul(argv[5], NULL, 0));
+	if (!strcmp(c, "regr") && argc >= 5)
+		return cmd_reg(argv[2], strtoul(argv[3], NULL, 0), strtoull(argv[4], NULL, 0), 0, 0);
+	if (!strcmp(c, "state")) {
+		struct dev d;
+		dev_open(&d, argv[2]);
+		printf("%s\n", sname[get_state(&d)]);
 		return 0;
 	}
 	if (!strcmp(c, "write") && argc >= 4) {
