@@ -427,7 +427,7 @@ describe('the journal, and a prepare that died half-way', () => {
     await expect(recoverInterruptedPrepare(h.sysfs, GPU_B_8GB_DEV)).rejects.toMatchObject({exitCode: 5, code: 'JOURNAL_UNREADABLE'});
     await writeFile(
       journalOf(h, GPU_B_8GB_DEV),
-      JSON.stringify({apiVersion: 'vfio-mig/v1', kind: 'PrepareJournal', device: GPU_B_8GB_DEV, dir: mdevMigrationDir(GPU_A_8GB_DEV), scheme: 'v3', pid: 1, started: 'x', steps: []}),
+      JSON.stringify({apiVersion: 'vfio-mig/v1', kind: 'PrepareJournal', device: GPU_B_8GB_DEV, dir: mdevMigrationDir(GPU_A_8GB_DEV), scheme: 'v3', pid: 1, started: '2026-12-03T15:00:00.000Z', steps: []}),
     );
     await expect(recoverInterruptedPrepare(h.sysfs, GPU_B_8GB_DEV)).rejects.toMatchObject({exitCode: 5, code: 'JOURNAL_UNREADABLE'});
     expect(await migrationValues(h.sysfs, B_DIR)).toEqual(B_BEFORE);

@@ -3,7 +3,7 @@
  * incompatible destination prepared, and prepare never writes outside the device's own
  * `migration/` directory, whatever links the tree holds.
  */
-import {mkdtemp, readdir, rm, stat, symlink} from 'node:fs/promises';
+import {mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 
@@ -77,6 +77,19 @@ describe('#12.4 writes stay inside the device\'s own migration/ directory', () =
       expect(await migrationValues(h.sysfs, mdevMigrationDir(GPU_B_8GB_DEV))).toEqual(before);
     } finally {
       await rm(outside, {recursive: true, force: true});
+    }
+  });
+
+  it('a journal holding terminal escapes is refused (exit 5), and no message carries them', async () => {
+    const h = await host('gpu-b');
+    const file = path.join(h.root, 'run/vfio-mig', `${GPU_B_8GB_DEV}.journal`);
+    await mkdir(path.dirname(file), {recursive: true});
+    const journal = {apiVersion: 'vfio-mig/v1', kind: 'PrepareJournal', device: GPU_B_8GB_DEV, dir: mdevMigrationDir(GPU_B_8GB_DEV), scheme: 'v3', pid: 1, steps: []};
+    for (const bad of [{started: '2026-12-03T15:00:00Z\u001b[2K\rall good'}, {started: '2026-12-03T15:00:00Z', dir: 'x\u001b]0;t\u0007'}]) {
+      await writeFile(file, JSON.stringify({...journal, ...bad}));
+      const error = await prepareDevice(h.sysfs, GPU_B_8GB_DEV, await fixtureList('gpu-a-8GB.json')).catch((e: unknown) => e);
+      expect(error).toMatchObject({exitCode: ExitCode.recoveryFailed, code: 'JOURNAL_UNREADABLE'});
+      expect((error as Error).message).not.toMatch(/[\u0000-\u001f\u007f]/);
     }
   });
 });

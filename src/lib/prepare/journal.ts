@@ -177,7 +177,7 @@ export async function readJournal(sysfs: SysfsRoot, device: string, dir: string)
   const problems = schemaProblems(prepareJournal, data);
   if (problems.length > 0) throw unreadable(file, problems.map((p) => `${p.pointer || '/'}: ${p.message}`).join('; '));
   const journal = data as PrepareJournal;
-  if (journal.device !== device || journal.dir !== dir) throw unreadable(file, `written for ${journal.dir}, not ${dir}`);
+  if (journal.device !== device || journal.dir !== dir) throw unreadable(file, `written for ${JSON.stringify(journal.dir)}, not ${dir}`);
   return journal;
 }
 
