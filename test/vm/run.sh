@@ -168,6 +168,28 @@ applies() {
   [[ -z "$k" ]] || kernel_ok "$1" "$k" || echo "kernel not $k"
 }
 
+# ------------------------------------------------------------------- the installed package
+# (issue #16) package-cli runs cli-migrate with the CLI a user gets: this checkout packed
+# (`npm pack`, after `npm run build`) and installed as `npm install -g` does, into
+# $BUILD/package (the guest sees it there); a file missing from the package fails it.
+wants_package() {
+  [[ " $(echo $SCEN_LIST) " == *" package-cli "* ]] || return 1
+  local k; for k in "${KVERS[@]}"; do [[ -n "$(applies "$k" package-cli)" ]] || return 0; done
+  return 1
+}
+if wants_package; then
+  PKG="$BUILD/package"
+  rm -rf "$PKG"
+  mkdir -p "$PKG"
+  [[ -f "$REPO/dist/vfio-mig.js" && -d "$REPO/engine/prebuilt" ]] || die "package-cli: dist/ or engine/prebuilt/ missing: run npm run build first"
+  if ! { tgz="$(cd "$REPO" && npm pack --silent --pack-destination "$PKG" | tail -1)" &&
+      npm install -g --prefix "$PKG" --ignore-scripts --prefer-offline --no-audit --no-fund "$PKG/$tgz"; } >"$PKG/install.log" 2>&1; then
+    tail -20 "$PKG/install.log" >&2
+    die "package-cli: npm pack or npm install -g of the package failed (log: $PKG/install.log)"
+  fi
+  log "package-cli: $tgz installed into $PKG"
+fi
+
 # ------------------------------------------------------------------- guest tools
 mkdir -p "$BUILD/bin"
 for src in "$HERE"/tools/*.c; do
