@@ -7,6 +7,7 @@ import {exitCodes} from '../cli/help.js';
 import {showValue} from '../cli/render.js';
 import {type CompatResult, checkCompat, type Reason, type SourceRef} from '../lib/compat/index.js';
 import {describeBasis, identityLabel, ruleSetsFor} from '../lib/rules/index.js';
+import {shippedRulesDir} from '../lib/rules/ruleset.js';
 import {inventoryDestination, liveDestination, resolveSource} from '../lib/compat/resolve.js';
 import {readInventoryFiles} from '../lib/inventory/index.js';
 
@@ -16,8 +17,10 @@ export function sourceLabel(s: SourceRef): string {
   return s.identity ? identityLabel(s.identity) : (s.type ?? 'device');
 }
 
-/** A path relative to the working directory when it is below it (shipped rule sets: `rules/mtty.yaml`). */
+/** A shipped rule set as `rules/mtty.yaml (shipped)`, wherever the package lives; a user's file relative to the working directory when below it. */
 function shortPath(file: string): string {
+  const shipped = path.relative(path.dirname(shippedRulesDir()), file);
+  if (!shipped.startsWith('..') && !path.isAbsolute(shipped)) return `${shipped}, shipped`;
   const rel = path.relative(process.cwd(), file);
   return rel.startsWith('..') || path.isAbsolute(rel) ? file : rel;
 }

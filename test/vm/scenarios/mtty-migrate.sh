@@ -14,7 +14,7 @@ jcheck "caps: STOP_COPY, P2P and PRE_COPY, device RUNNING" /tmp/caps.json \
 mtty_scratch_set "$s" 0 90; mtty_scratch_set "$s" 1 165
 mtty_scratch_set "$d" 0 1; mtty_scratch_set "$d" 1 2
 expect_eq "source scratch registers written" "$(mtty_scratch_get $s 0),$(mtty_scratch_get $s 1)" 90,165
-cli /tmp/save.json migrate save "$s" --out /tmp/m.vfm --json
+cli /tmp/save.json migrate save "$s" --out /tmp/m.vfm --final-state stop --json
 expect_eq "save: exit" "$CLI_RC" 0
 expect_eq "mtty: the source stays STOP after the save (no reset on close)" "$(vstate $s)" STOP
 cli /tmp/verify.json migrate verify --in /tmp/m.vfm --json

@@ -7,7 +7,7 @@ need_engine
 need_mtty
 s=$(mk_mtty mtty-2); d=$(mk_mtty mtty-2)
 mtty_scratch_set "$s" 0 201; mtty_scratch_set "$s" 1 102
-cli /tmp/save.json migrate save "$s" --out /tmp/p.vfm --precopy-rounds 3 --json
+cli /tmp/save.json migrate save "$s" --out /tmp/p.vfm --final-state stop --precopy-rounds 3 --json
 expect_eq "save --precopy-rounds 3: exit" "$CLI_RC" 0
 jcheck "save: 1-3 PRE_COPY rounds recorded, source left STOP" /tmp/save.json \
   'r.result.precopy_rounds.length >= 1 && r.result.precopy_rounds.length <= 3 && r.result.final_state === "STOP"'

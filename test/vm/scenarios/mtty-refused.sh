@@ -7,7 +7,7 @@ need_mtty
 s=$(mk_mtty mtty-2); d=$(mk_mtty mtty-1)
 mtty_scratch_set "$s" 0 11; mtty_scratch_set "$s" 1 22
 mtty_scratch_set "$d" 0 33
-cli /tmp/save.json migrate save "$s" --out /tmp/r.vfm --json
+cli /tmp/save.json migrate save "$s" --out /tmp/r.vfm --final-state stop --json
 expect_eq "save mtty-2: exit" "$CLI_RC" 0
 cli /tmp/load.json migrate load "$d" --in /tmp/r.vfm --json
 expect_eq "load of an mtty-2 state into mtty-1: refused (exit 1-3)" "$([ "$CLI_RC" -ge 1 ] && [ "$CLI_RC" -le 3 ] && echo refused || echo "exit $CLI_RC")" refused
@@ -16,7 +16,7 @@ expect_eq "destination register untouched" "$(mtty_scratch_get $d 0)" 33
 cli /tmp/reset.json migrate state "$s" --reset --json
 expect_eq "source RUNNING after its reset" "$(vstate $s)" RUNNING
 # raw: no header, so the kernel driver is the one to refuse
-cli /tmp/saveraw.json migrate save "$s" --raw --out /tmp/r.raw --json
+cli /tmp/saveraw.json migrate save "$s" --raw --out /tmp/r.raw --final-state stop --json
 expect_eq "raw save mtty-2: exit" "$CLI_RC" 0
 cli /tmp/loadraw.json migrate load "$d" --raw --in /tmp/r.raw --json
 expect_eq "raw load of an mtty-2 state into mtty-1: the driver refuses (exit 3)" "$CLI_RC" 3
