@@ -32,9 +32,10 @@ function entryOk(type: ParamSpec['type'], entry: unknown): boolean {
 /**
  * The fast path of the metadata rules for fleet-sized inventories: true only when the
  * canonical semanticProblems would find nothing (names are already checked by the schema).
- * When false, the canonical check runs and gives the messages.
+ * When false, the canonical check runs and gives the messages. Exported for the test that
+ * pins it to the canonical rules (test/compat/fast-path.test.ts).
  */
-function specOk(spec: ParamSpec): boolean {
+export function specOk(spec: ParamSpec): boolean {
   const type = spec.type;
   if (typeOfValue(spec.init_value) !== type) return false;
   if (spec.off_value !== undefined && typeOfValue(spec.off_value) !== type) return false;
