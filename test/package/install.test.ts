@@ -85,9 +85,13 @@ describe('installed with npm install --ignore-scripts', () => {
   });
 
   test('the shipped rule sets decide for a device without vendor metadata (mtty)', () => {
-    const run = vfioMig(['compat', '--source', '1e4c93a6-6a3f-4b8e-9c2d-5f7a8b9c0d1e', '--dest', 'mtty-1', '--sysfs-root', fixtureHost('mtty')]);
+    const args = ['compat', '--source', '1e4c93a6-6a3f-4b8e-9c2d-5f7a8b9c0d1e', '--dest', 'mtty-1', '--sysfs-root', fixtureHost('mtty')];
+    const run = vfioMig(args);
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(/^basis: rule set mtty \(.*node_modules\/vfio-mig\/rules\/mtty\.yaml\)$/m);
+    expect(run.stdout).toMatch(/^basis: rule set mtty \(rules\/mtty\.yaml, shipped\)$/m);
+    // The rule set read is the installed package's own file, not the checkout's.
+    const env = parseEnvelope(vfioMig([...args, '--json']), 'compat');
+    expect((env.result.basis as {file: string}).file).toMatch(/node_modules\/vfio-mig\/rules\/mtty\.yaml$/);
   });
 
   test("the library: import {...} from 'vfio-mig' in the installing project (ajv from its dependencies)", () => {
