@@ -250,10 +250,10 @@ export async function restoreValues(io: ParamIO, scheme: 'v3' | 'v4', dir: strin
 /** The exit-5 error naming exactly what is left to restore, by hand, and the journal. */
 export function unrestoredError(sysfs: SysfsRoot, journal: PrepareJournal, restored: RollbackEntry[], lead: string): VfioMigError {
   const bad = restored.filter((e) => !e.ok);
-  const todo = bad.map((e) => (e.message === 'previous value unknown' ? `${e.param} (previous value unknown)` : `${e.param}=${formatSysfsValue(e.value)}`));
+  const toRestore = bad.map((e) => (e.message === 'previous value unknown' ? `${e.param} (previous value unknown)` : `${e.param}=${formatSysfsValue(e.value)}`));
   const file = sysfs.pathOf(journalRel(journal.device));
   return new VfioMigError(
-    `${journal.device}: ${lead}; restore ${todo.join(', ')} in ${sysfs.pathOf(journal.dir)}, then remove ${file}`,
+    `${journal.device}: ${lead}; restore ${toRestore.join(', ')} in ${sysfs.pathOf(journal.dir)}, then remove ${file}`,
     ExitCode.recoveryFailed,
     'ROLLBACK_FAILED',
     {device: journal.device, journal: file, pid: journal.pid, started: journal.started, rollback: restored},
