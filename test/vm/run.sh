@@ -1,21 +1,26 @@
 #!/bin/bash
-# Real-kernel VM test bed: for each kernel (Debian's 6.1 and 6.12 by default) builds the
-# reference mdev driver (test/vm/driver) and, on kernels with the upstream sample (>= 6.7),
-# mtty from the kernel's source package; boots the kernel once under QEMU (TCG) with the
-# host root over 9p, and runs the scenarios of test/vm/scenarios/ that apply to it.
+# Real-kernel VM test bed: for each kernel (Debian's 6.1 and 6.12 and the self-built cdev-only
+# 6.12, `6.12-cdev`, by default) builds the reference mdev driver (test/vm/driver) and, on
+# kernels with the upstream sample (>= 6.7), mtty from the kernel's source package; boots the
+# kernel once under QEMU (TCG) with the host root over 9p, and runs the scenarios of
+# test/vm/scenarios/ that apply to it. 6.12-cdev (test/vm/kernel/: IOMMUFD, VFIO_DEVICE_CDEV,
+# no VFIO_GROUP) is built by kernel/build.sh when missing and cached outside the clone.
 #
 #   sudo test/vm/run.sh                 # every scenario on every kernel
 #   sudo test/vm/run.sh params basic    # scenarios whose names are given (file names without .sh)
 #   sudo test/vm/run.sh bench/vm-save   # a path below the repo without .sh: the in-guest benchmark
 #   VMTEST_LIST=1 test/vm/run.sh        # list the scenarios and what they need
 #
-# Environment: VMTEST_KVER (kernels under /lib/modules, space or comma separated; default:
-# every installed kernel with headers and mdev, after installing Debian's 6.1 and 6.12),
+# Environment: VMTEST_KVER (kernels under /lib/modules or 6.12-cdev, space or comma separated;
+# default: every installed kernel with headers and mdev, after installing Debian's 6.1 and
+# 6.12, and 6.12-cdev), VMTEST_KCACHE (where 6.12-cdev is cached, see kernel/build.sh),
 # VMTEST_TIMEOUT (s, per guest, default 60 + 75 per scenario), VMTEST_MEM (3G), VMTEST_SMP (2),
 # VMTEST_NO_INSTALL=1 (never apt), VMTEST_BUILD (build dir, default test/vm/build),
 # VMTEST_STRICT=1 (a skip is a failure; the default when CI=true).
 # A scenario declares what it needs in header comments:
 #   # vmtest-needs: mtty          (runs on kernels that have mtty with migration, >= 6.7)
+#   # vmtest-needs: group         (kernels with the VFIO group interface: all but 6.12-cdev)
+#   # vmtest-needs: cdev          (kernels with the VFIO device cdev: 6.12-cdev)
 #   # vmtest-kernels: >=6.7 <7.0  (version constraints on the kernel, all must hold)
 # On a kernel that qualifies, anything missing is a failure, never a skip.
 # Prints one line per scenario and kernel, a result line per kernel and `N passed, M failed`
@@ -31,6 +36,8 @@ SMP="${VMTEST_SMP:-2}"
 STRICT="${VMTEST_STRICT:-}"
 [[ -n "$STRICT" || "${CI:-}" != true ]] || STRICT=1
 MTTY_MIN=6.7  # mtty has migration since 6.7
+CDEV_K=6.12-cdev  # the self-built kernel's name in the bed (test/vm/kernel/)
+NEEDS_KNOWN="mtty group cdev"
 
 die() { echo "vm-test: ERROR: $*" >&2; echo "0 passed, 1 failed"; exit 2; }
 log() { echo "vm-test: $*" >&2; }
@@ -73,7 +80,19 @@ kernel_ok() {
   done
 }
 has_mdev() { local f; f="$(modinfo -k "$1" -F filename mdev 2>/dev/null || true)"; [[ -n "$f" ]]; }
-usable_kernel() { [[ -f "/boot/vmlinuz-$1" && -f "/lib/modules/$1/build/Makefile" ]] && has_mdev "$1"; }
+# 6.12-cdev is built on demand from the source package: usable when that is there
+usable_kernel() {
+  if [[ "$1" == "$CDEV_K" ]]; then [[ -f "$(kernel_src "$1")" ]]; return; fi
+  [[ -f "/boot/vmlinuz-$1" && -f "/lib/modules/$1/build/Makefile" ]] && has_mdev "$1"
+}
+# kernel_config KVER: its config (Debian's /boot/config-<ver>; 6.12-cdev: the fragment, whose
+# every line build.sh checks against the built .config)
+kernel_config() { if [[ "$1" == "$CDEV_K" ]]; then echo "$HERE/kernel/cdev.config"; else echo "/boot/config-$1"; fi; }
+# the group interface is there unless VFIO_GROUP is off (it has no option before 6.6)
+has_group() { ! grep -qx "# CONFIG_VFIO_GROUP is not set" "$(kernel_config "$1")" 2>/dev/null; }
+has_cdev() { grep -qx "CONFIG_VFIO_DEVICE_CDEV=y" "$(kernel_config "$1")" 2>/dev/null; }
+# the ways in to a VFIO device the kernel offers, for the guest's scenarios: group, cdev or group,cdev
+kernel_ifaces() { local i=(); has_group "$1" && i+=(group); has_cdev "$1" && i+=(cdev); (IFS=,; echo "${i[*]}"); }
 # the kernel source package of a kernel: /usr/src/linux-source-<major.minor>.tar.xz
 kernel_src() { local v; v="$(kver_num "$1")"; echo "/usr/src/linux-source-${v%.*}.tar.xz"; }
 
@@ -93,6 +112,13 @@ command -v modinfo >/dev/null || need_pkgs+=(kmod)
 # both kernel families by default (Debian 12: 6.1 is linux-image-amd64, 6.12 is in the
 # security suite); a family counts as there when a kernel of it is usable
 family_there() { local k; for k in $(ls -1 /lib/modules 2>/dev/null); do [[ "$(kver_num "$k")" == "$1".* ]] && usable_kernel "$k" && return 0; done; return 1; }
+wants_cdev=
+if [[ -z "$KVERS_ASKED" || " $KVERS_ASKED " == *" $CDEV_K "* ]]; then wants_cdev=1; fi
+if [[ -n "$wants_cdev" ]]; then
+  # building 6.12-cdev: kbuild's flex/bison/bc, objtool's libelf
+  for t in flex bison bc; do command -v "$t" >/dev/null || need_pkgs+=("$t"); done
+  [[ -f /usr/include/libelf.h ]] || need_pkgs+=(libelf-dev)
+fi
 if [[ -z "$KVERS_ASKED" ]]; then
   family_there 6.1 || need_pkgs+=(linux-image-amd64 linux-headers-amd64)
   family_there 6.12 || need_pkgs+=(linux-image-6.12-amd64 linux-headers-6.12-amd64)
@@ -121,7 +147,11 @@ fi
 KVERS=()
 if [[ -n "$KVERS_ASKED" ]]; then
   for k in $KVERS_ASKED; do
-    usable_kernel "$k" || die "kernel $k: needs /boot/vmlinuz-$k, /lib/modules/$k/build (headers) and the mdev module"
+    if [[ "$k" == "$CDEV_K" ]]; then
+      usable_kernel "$k" || die "kernel $k: needs $(kernel_src "$k") (apt-get install linux-source-6.12)"
+    else
+      usable_kernel "$k" || die "kernel $k: needs /boot/vmlinuz-$k, /lib/modules/$k/build (headers) and the mdev module"
+    fi
     KVERS+=("$k")
   done
 else
@@ -132,7 +162,9 @@ else
   # CI covers both families: one of them missing after the install is a failure
   if [[ -n "$STRICT" ]]; then
     for fam in 6.1 6.12; do family_there "$fam" || die "no usable $fam kernel (CI runs the bed on 6.1 and 6.12)"; done
+    usable_kernel "$CDEV_K" || die "no $(kernel_src "$CDEV_K") to build $CDEV_K from (CI runs the bed on it too)"
   fi
+  if usable_kernel "$CDEV_K"; then KVERS+=("$CDEV_K"); else log "$CDEV_K left out: no $(kernel_src "$CDEV_K")"; fi
 fi
 log "kernels: ${KVERS[*]}"
 mkdir -p "$BUILD"
@@ -149,7 +181,7 @@ for s in $SCEN_LIST; do
   f="$(scenario_file "$s")"
   [[ -f "$f" ]] || die "no scenario $s (see VMTEST_LIST=1 $0)"
   for need in $(header "$f" needs | tr , ' '); do
-    [[ "$need" == mtty ]] || die "scenario $s: unknown vmtest-needs '$need' (known: mtty)"
+    [[ " $NEEDS_KNOWN " == *" $need "* ]] || die "scenario $s: unknown vmtest-needs '$need' (known: $NEEDS_KNOWN)"
   done
   for c in $(header "$f" kernels); do
     [[ "$c" =~ ^(\>=|\<=|\>|\<|=)[0-9]+(\.[0-9]+)*$ ]] || die "scenario $s: bad vmtest-kernels constraint '$c' (use >=X, >X, <X, <=X, =X)"
@@ -162,6 +194,8 @@ applies() {
   for need in ${n//,/ }; do
     case "$need" in
       mtty) kernel_ok "$1" ">=$MTTY_MIN" || { echo "needs mtty (kernel >= $MTTY_MIN)"; return; } ;;
+      group) has_group "$1" || { echo "needs the VFIO group interface (kernel has VFIO_GROUP=n)"; return; } ;;
+      cdev) has_cdev "$1" || { echo "needs the VFIO device cdev (kernel has no VFIO_DEVICE_CDEV)"; return; } ;;
       *) die "scenario $2: unknown vmtest-needs '$need'" ;;
     esac
   done
@@ -231,19 +265,33 @@ mtty_source() {
 
 # prepare KVER KB: driver, mtty, kernel image (KIMG) and initramfs (KINITRD) into KB;
 # on failure the reason on stdout
+# KDIR (kbuild dir for out-of-tree modules), KREL (uname -r), KMODROOT (modprobe -d root, empty:
+# the host's /lib/modules), GUEST_MODS (what the guest modprobes before the drivers)
 prepare_kernel() {
-  local k="$1" kb="$2"
+  local k="$1" kb="$2" kc=""
   rm -rf "$kb/driver" "$kb/mtty"
+  KDIR="/lib/modules/$k/build" KREL="$k" KMODROOT="" GUEST_MODS="vfio,vfio_iommu_type1,mdev"
+  if [[ "$k" == "$CDEV_K" ]]; then
+    # built once per machine (minutes), then cached outside the clone
+    kc="$(timeout 2700 bash "$HERE/kernel/build.sh")" || { echo "building $CDEV_K failed (test/vm/kernel/build.sh; output above)"; return 1; }
+    KDIR="$kc/src" KREL="$(cat "$kc/release")" KMODROOT="$kc/modroot"
+    # VFIO and IOMMUFD are built in; no container, so no vfio_iommu_type1
+    GUEST_MODS="mdev"
+  fi
   mkdir -p "$kb/driver"
   cp "$HERE"/driver/*.c "$HERE"/driver/*.h "$HERE"/driver/Makefile "$kb/driver/"
-  if ! make -s -C "/lib/modules/$k/build" M="$kb/driver" modules >"$kb/driver/build.log" 2>&1; then
+  if ! make -s -C "$KDIR" M="$kb/driver" modules >"$kb/driver/build.log" 2>&1; then
     cat "$kb/driver/build.log" >&2
     echo "reference driver build failed against $k"; return 1
   fi
   grep -i "warning" "$kb/driver/build.log" | grep -v "Skipping BTF" >&2 || true
 
   # mtty: built from the kernel's own source package, never kept in the repository
-  if kernel_ok "$k" ">=$MTTY_MIN"; then
+  if [[ -n "$kc" ]]; then
+    # 6.12-cdev builds it in tree (SAMPLE_VFIO_MDEV_MTTY=m)
+    mkdir -p "$kb/mtty"
+    cp "$KDIR/samples/vfio-mdev/mtty.ko" "$kb/mtty/mtty.ko"
+  elif kernel_ok "$k" ">=$MTTY_MIN"; then
     mkdir -p "$kb/mtty"
     local src tarball; tarball="$(kernel_src "$k")"
     if [[ ! -f "$tarball" ]]; then
@@ -263,7 +311,9 @@ prepare_kernel() {
   # the kernel image: the ELF vmlinux out of the bzImage's XZ payload (PVH boot, faster);
   # kernels whose payload is not XZ (6.12) boot the bzImage itself
   KIMG="$kb/vmlinux"
-  if [[ ! -s "$KIMG" || "/boot/vmlinuz-$k" -nt "$KIMG" ]]; then
+  if [[ -n "$kc" ]]; then
+    KIMG="$KDIR/vmlinux"
+  elif [[ ! -s "$KIMG" || "/boot/vmlinuz-$k" -nt "$KIMG" ]]; then
     rm -f "$KIMG"
     local off
     off="$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "/boot/vmlinuz-$k" | head -1 | cut -d: -f1 || true)"
@@ -277,16 +327,18 @@ prepare_kernel() {
     log "$k: no XZ payload in the bzImage, booting /boot/vmlinuz-$k itself"
   fi
 
-  # initramfs: busybox + the virtio/9p modules (dependencies first, decompressed)
+  # initramfs: busybox + the virtio/9p modules (dependencies first, decompressed; none when
+  # built in, as in 6.12-cdev: modprobe says `builtin`)
   local initrd="$kb/initramfs.cpio.gz"
-  if [[ ! -s "$initrd" || "$HERE/guest/init" -nt "$initrd" || "$0" -nt "$initrd" ]]; then
+  if [[ ! -s "$initrd" || "$HERE/guest/init" -nt "$initrd" || "$0" -nt "$initrd" ||
+        ( -n "$kc" && "$kc/complete" -nt "$initrd" ) ]]; then
     local R="$kb/initramfs.root" f m
     rm -rf "$R"
     mkdir -p "$R"/{bin,sbin,proc,sys,dev,host,lib/mod,tmp}
     cp /bin/busybox "$R/bin/busybox"
     cp "$HERE/guest/init" "$R/init"
     chmod 755 "$R/init"
-    for f in $(for m in virtio_pci 9pnet_virtio 9p; do modprobe -S "$k" --show-depends "$m" || echo "FAILED $m"; done |
+    for f in $(for m in virtio_pci 9pnet_virtio 9p; do modprobe ${KMODROOT:+-d "$KMODROOT"} -S "$KREL" --show-depends "$m" || echo "FAILED $m"; done |
                awk '$1 == "insmod" {print $2} $1 == "FAILED" {print "FAILED:" $2}'); do
       [[ "$f" != FAILED:* ]] || { echo "module ${f#FAILED:} not found for $k"; return 1; }
       m="$(basename "$f")"; m="${m%%.ko*}"
@@ -318,7 +370,7 @@ boot_guest() {
   timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
     -machine q35 -accel tcg,thread=multi -cpu max -smp "$SMP" -m "$MEM" \
     -kernel "$KIMG" -initrd "$KINITRD" \
-    -append "console=ttyS0 panic=-1 loglevel=4 vmtest.repo=$REPO vmtest.build=$kb vmtest.bin=$BUILD/bin vmtest.scen=$scen" \
+    -append "console=ttyS0 panic=-1 loglevel=4 vmtest.repo=$REPO vmtest.build=$kb vmtest.bin=$BUILD/bin vmtest.scen=$scen vmtest.iface=$(kernel_ifaces "$k") vmtest.mods=$GUEST_MODS${KMODROOT:+ vmtest.moddir=$KMODROOT}" \
     -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
     -virtfs "local,path=$REPO,mount_tag=repo,security_model=none,readonly=on,multidevs=remap" \
     -virtfs "local,path=$kb/results,mount_tag=results,security_model=none" \

@@ -36,8 +36,8 @@ jcheck "list: the gfx device with its values" /tmp/list.json \
   "deq(r.result.devices.find(d => d.uuid === '$a').migration, {scheme: 'v3', model: 'vfio-mig.dev/ref-gfx', values: {memory: 4, ecc: true, profile: 'v2', queues: 1}})"
 jcheck "list: the nic device with model and version" /tmp/list.json \
   "deq(r.result.devices.find(d => d.uuid === '$n').migration, {scheme: 'v4', model: 'vfio-mig.dev/ref-nic', version: 'v2'})"
-jcheck "list: iommu groups and driver" /tmp/list.json \
-  "r.result.devices.filter(d => d.parent === 'vmref').every(d => Number.isInteger(d.iommu_group) && d.driver === 'vmref')"
+jcheck "list: nodes ($VMTEST_IFACE) and driver" /tmp/list.json \
+  "r.result.devices.filter(d => d.parent === 'vmref').every(d => $(dev_nodes_js) && d.driver === 'vmref')"
 cli /tmp/show.json show "$a" --json
 jcheck "show: device and its type" /tmp/show.json "r.result.device.uuid === '$a' && r.result.type.id === 'vmref-gfx-4GB'"
 cli /tmp/validate.json validate --json

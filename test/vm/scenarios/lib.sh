@@ -29,6 +29,16 @@ disarm() {
   echo 22 >"$VMREF_PARAMS/reject_load_errno"
   for p in fail_arc_count error_arc_count fail_read_count fail_write_count; do echo 1 >"$VMREF_PARAMS/$p"; done
 }
+# has_iface group|cdev: the kernel offers that way to open a VFIO device (the host knows from
+# the kernel's config: the group interface unless VFIO_GROUP=n, the cdev with VFIO_DEVICE_CDEV)
+has_iface() { case ",${VMTEST_IFACE:-group}," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+# dev_nodes_js: a JS expression over a listed device `d` (list/show --json): its iommu_group and
+# vfio_dev (vfioN) are there exactly when the kernel offers the group and the cdev
+dev_nodes_js() {
+  if has_iface group; then _g='Number.isInteger(d.iommu_group)'; else _g='d.iommu_group === undefined'; fi
+  if has_iface cdev; then _c='/^vfio[0-9]+$/.test(d.vfio_dev)'; else _c='d.vfio_dev === undefined'; fi
+  echo "($_g && $_c)"
+}
 # state UUID: the driver's own view of the device state (RUNNING, ERROR, ...)
 state() { sed 's/^state=\([A-Z_0-9]*\).*/\1/' "/sys/bus/mdev/devices/$1/vmref_status"; }
 

@@ -21,8 +21,8 @@ if command -v mdevctl >/dev/null; then
 fi
 cli /tmp/list.json list --json
 expect_eq "list: exit" "$CLI_RC" 0
-jcheck "list: both mtty devices, with their type, parent mtty and an iommu group" /tmp/list.json \
-  "['$a:mtty-1', '$b:mtty-2'].every(x => { const [u, t] = x.split(':'); const d = r.result.devices.find(d => d.uuid === u); return d && d.parent === 'mtty' && d.type_id === t && Number.isInteger(d.iommu_group); })"
+jcheck "list: both mtty devices, with their type, parent mtty and their nodes ($VMTEST_IFACE)" /tmp/list.json \
+  "['$a:mtty-1', '$b:mtty-2'].every(x => { const [u, t] = x.split(':'); const d = r.result.devices.find(d => d.uuid === u); return d && d.parent === 'mtty' && d.type_id === t && $(dev_nodes_js); })"
 cli /tmp/show.json show "$b" --json
 expect_eq "show: exit" "$CLI_RC" 0
 jcheck "show: the mtty-2 device and its type" /tmp/show.json "r.result.device.uuid === '$b' && r.result.type.id === 'mtty-2'"

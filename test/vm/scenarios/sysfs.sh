@@ -26,9 +26,23 @@ expect_eq "gfx-8GB available_instances after 2 creates" "$(cat $VMREF_TYPES/vmre
 r=$(wr "$VMREF_TYPES/vmref-gfx-8GB/create" "$(new_uuid)")
 check "third gfx-8GB create refused ($r)" test "$r" != OK
 check "devices/ lists both" test -e "$VMREF_TYPES/vmref-gfx-8GB/devices/$u1" -a -e "$VMREF_TYPES/vmref-gfx-8GB/devices/$u2"
-check "mdev $u1 has an iommu_group" test -e "/sys/bus/mdev/devices/$u1/iommu_group"
-g=$(basename "$(readlink /sys/bus/mdev/devices/$u1/iommu_group)")
-check "/dev/vfio/$g exists" test -c "/dev/vfio/$g"
+# the device's node(s): its group's /dev/vfio/<group>, its cdev /dev/vfio/devices/vfioN, or both
+if has_iface group; then
+  check "mdev $u1 has an iommu_group" test -e "/sys/bus/mdev/devices/$u1/iommu_group"
+  g=$(basename "$(readlink /sys/bus/mdev/devices/$u1/iommu_group)")
+  check "/dev/vfio/$g exists" test -c "/dev/vfio/$g"
+else
+  check "mdev $u1 has no iommu_group (no group interface)" test ! -e "/sys/bus/mdev/devices/$u1/iommu_group"
+  check "no /dev/vfio/vfio (no container)" test ! -e /dev/vfio/vfio
+fi
+if has_iface cdev; then
+  n=$(ls "/sys/bus/mdev/devices/$u1/vfio-dev" 2>/dev/null)
+  check "mdev $u1 has a vfio-dev/vfioN ($n)" expr "$n" : 'vfio[0-9][0-9]*$'
+  check "/dev/vfio/devices/$n exists" test -c "/dev/vfio/devices/$n"
+  check "/dev/iommu exists" test -c /dev/iommu
+else
+  check "mdev $u1 has no vfio-dev/ (no cdev)" test ! -e "/sys/bus/mdev/devices/$u1/vfio-dev"
+fi
 expect_eq "mdev_type link" "$(basename "$(readlink /sys/bus/mdev/devices/$u1/mdev_type)")" vmref-gfx-8GB
 rm_mdev "$u2"
 expect_eq "gfx-8GB available_instances after a remove" "$(cat $VMREF_TYPES/vmref-gfx-8GB/available_instances)" 1

@@ -23,6 +23,7 @@
  * Output: lines "ok ..." / "FAIL ..."; exit status 0 only when every check passed.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -53,6 +54,10 @@
 #define VFIO_DEVICE_RESET _IO(VFIO_TYPE, VFIO_BASE + 11)
 #define VFIO_DEVICE_FEATURE _IO(VFIO_TYPE, VFIO_BASE + 17)
 #define VFIO_MIG_GET_PRECOPY_INFO _IO(VFIO_TYPE, VFIO_BASE + 21)
+/* the device cdev and iommufd (6.6+; include/uapi/linux/iommufd.h) */
+#define VFIO_DEVICE_BIND_IOMMUFD _IO(VFIO_TYPE, VFIO_BASE + 18)
+#define VFIO_DEVICE_ATTACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 19)
+#define IOMMU_IOAS_ALLOC _IO(';', 0x81)
 #define VFIO_TYPE1v2_IOMMU 3
 #define VFIO_GROUP_FLAGS_VIABLE 1
 #define FEAT_GET (1u << 16)
@@ -77,12 +82,18 @@ struct feat_mig { struct feature_hdr h; uint64_t flags; };
 struct feat_state { struct feature_hdr h; uint32_t device_state; int32_t data_fd; };
 struct feat_size { struct feature_hdr h; uint64_t stop_copy_length; };
 struct precopy_info { uint32_t argsz, flags; uint64_t initial_bytes, dirty_bytes; };
+struct bind_iommufd { uint32_t argsz, flags; int32_t iommufd; uint32_t out_devid; };
+struct attach_pt { uint32_t argsz, flags, pt_id; };
+struct ioas_alloc { uint32_t size, flags, out_ioas_id; };
 
 #define PARAMS "/sys/module/vfio_mig_ref/parameters/"
 #define BUF (1u << 20)
 
 static int failures;
+/* the group path's container, or the cdev path's iommufd and its one IOAS: one per process */
 static int container = -1;
+static int iommufd = -1;
+static uint32_t ioas_id;
 
 static void ok(const char *fmt, ...)
 {
@@ -184,6 +195,45 @@ struct dev {
 	uint64_t off, size;
 };
 
+/* The cdev path (kernels with VFIO_DEVICE_CDEV, the only one when VFIO_GROUP=n): open
+ * /dev/vfio/devices/vfioN (sysfs vfio-dev/), bind it to the process's iommufd, attach it to
+ * an IOAS (the emulated-IOMMU path of an mdev). */
+static void dev_open_cdev(struct dev *d, const char *uuid)
+{
+	char p[512], node[300];
+	snprintf(p, sizeof(p), "/sys/bus/mdev/devices/%s/vfio-dev", uuid);
+	DIR *dir = opendir(p);
+	struct dirent *e;
+	node[0] = 0;
+	while (dir && (e = readdir(dir)))
+		if (!strncmp(e->d_name, "vfio", 4))
+			snprintf(node, sizeof(node), "/dev/vfio/devices/%s", e->d_name);
+	if (dir)
+		closedir(dir);
+	if (!node[0])
+		die("%s has neither an iommu_group nor a vfio-dev/ (no VFIO_GROUP, no VFIO_DEVICE_CDEV?)", uuid);
+	d->group = -1;
+	d->fd = open(node, O_RDWR);
+	if (d->fd < 0)
+		die("open %s", node);
+	if (iommufd < 0) {
+		iommufd = open("/dev/iommu", O_RDWR);
+		if (iommufd < 0)
+			die("open /dev/iommu");
+		struct ioas_alloc a = {sizeof(a), 0, 0};
+		if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &a))
+			die("IOMMU_IOAS_ALLOC");
+		ioas_id = a.out_ioas_id;
+	}
+	struct bind_iommufd b = {sizeof(b), 0, iommufd, 0};
+	if (ioctl(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &b))
+		die("BIND_IOMMUFD %s", node);
+	struct attach_pt at = {sizeof(at), 0, ioas_id};
+	if (ioctl(d->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at))
+		die("ATTACH_IOMMUFD_PT %s", node);
+}
+
+/* The group path when the device has a group node, else the cdev. */
 static void dev_open(struct dev *d, const char *uuid)
 {
 	char p[512], link[512];
@@ -192,10 +242,14 @@ static void dev_open(struct dev *d, const char *uuid)
 	d->uuid = uuid;
 	snprintf(p, sizeof(p), "/sys/bus/mdev/devices/%s/iommu_group", uuid);
 	ssize_t n = readlink(p, link, sizeof(link) - 1);
-	if (n < 0)
-		die("no iommu_group for %s", uuid);
-	link[n] = 0;
-	snprintf(p, sizeof(p), "/dev/vfio/%s", strrchr(link, '/') + 1);
+	if (n >= 0) {
+		link[n] = 0;
+		snprintf(p, sizeof(p), "/dev/vfio/%s", strrchr(link, '/') + 1);
+	}
+	if (n < 0 || access(p, F_OK)) {
+		dev_open_cdev(d, uuid);
+		goto opened;
+	}
 	d->group = open(p, O_RDWR);
 	if (d->group < 0)
 		die("open %s", p);
@@ -218,6 +272,7 @@ static void dev_open(struct dev *d, const char *uuid)
 	d->fd = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, uuid);
 	if (d->fd < 0)
 		die("GET_DEVICE_FD %s", uuid);
+opened:;
 	struct region_info ri = {sizeof(ri), 0, 0, 0, 0, 0};
 	if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, &ri))
 		die("GET_REGION_INFO");
@@ -228,8 +283,19 @@ static void dev_open(struct dev *d, const char *uuid)
 static void dev_close(struct dev *d)
 {
 	close(d->fd);
-	close(d->group);
+	if (d->group >= 0)
+		close(d->group);
 	d->fd = d->group = -1;
+}
+
+/* Drop the container or iommufd once no device uses it (the next open makes a new one). */
+static void vfio_release(void)
+{
+	if (container >= 0)
+		close(container);
+	if (iommufd >= 0)
+		close(iommufd);
+	container = iommufd = -1;
 }
 
 static uint64_t mig_flags(struct dev *d)
@@ -680,8 +746,7 @@ static int cmd_ebusy(const char *uuid, const char *prm, const char *val)
 	int e = sysfs_write(p, val);
 	CHECK(e == EBUSY, "write %s=%s while open: %s (want EBUSY)", prm, val, ename(e));
 	dev_close(&d);
-	close(container);
-	container = -1;
+	vfio_release();
 	e = sysfs_write(p, val);
 	CHECK(e == 0, "write %s=%s after close: %s", prm, val, ename(e));
 	return failures ? 1 : 0;
@@ -1033,8 +1098,7 @@ static int cmd_orphan(const char *uuid)
 	int e = precopy_info(dfd, &init, &dirty);
 	CHECK(!e && init > 0, "PRECOPY_INFO while open: initial=%" PRIu64, init);
 	dev_close(&d);
-	close(container);
-	container = -1;
+	vfio_release();
 	ssize_t r = read(dfd, &c, 1);
 	CHECK(r < 0 && errno == ENODEV, "read after the device was closed: %s (want ENODEV)", r < 0 ? ename(errno) : "data");
 	snprintf(p, sizeof(p), "/sys/bus/mdev/devices/%s/remove", uuid);
