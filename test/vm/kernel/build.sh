@@ -10,8 +10,10 @@
 #
 # The directory: src/ (the built tree: vmlinux, and the build dir for out-of-tree modules),
 # modroot/ (modules_install: lib/modules/<release>/ with modules.dep and modules.builtin),
-# release (uname -r of the kernel), build.log, build.seconds, and `complete`, written last:
-# a directory without it (a build that died) is removed and built again.
+# release (uname -r of the kernel), build.log, build.seconds (wall time of all sessions), and
+# `complete`, written last. A build that was stopped (a timeout, ^C) resumes where it was: its
+# tree is kept once configured and checked (`configured`), and make redoes only what is missing
+# (make deletes a target it was interrupted writing); an unconfigured directory starts over.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TARBALL="${VMTEST_KSRC:-/usr/src/linux-source-6.12.tar.xz}"
@@ -33,10 +35,13 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/$key.lock"
 flock 9
 if [[ -f "$dir/complete" ]]; then echo "$dir"; exit 0; fi
-rm -rf "$dir"
-mkdir -p "$dir"
 t0=$(date +%s)
 log="$dir/build.log"
+if [[ -f "$dir/configured" ]]; then
+  echo "cdev kernel: resuming the build of $key in $dir (log: $log)" >&2
+else
+rm -rf "$dir"
+mkdir -p "$dir"
 echo "cdev kernel: building $key into $dir (extract ~15 s, build ~4-5 min on 2 idle cores; log: $log)" >&2
 {
   top="$(basename "$TARBALL" .tar.xz)"
@@ -59,6 +64,8 @@ while IFS= read -r line; do
   fi
 done <"$HERE/cdev.config"
 ((${#bad[@]} == 0)) || err "options of cdev.config did not take: ${bad[*]} (log: $log)"
+touch "$dir/configured"
+fi
 
 jobs="$(nproc)"
 {
@@ -66,9 +73,10 @@ jobs="$(nproc)"
   make -j"$jobs" vmlinux modules
   make INSTALL_MOD_PATH="$dir/modroot" modules_install
   make -s kernelrelease >"$dir/release"
-} >>"$log" 2>&1 || { tail -30 "$log" >&2; err "build failed (log: $log)"; }
+} >>"$log" 2>&1 || { echo $(( $(date +%s) - t0 )) >>"$dir/build.sessions"; tail -30 "$log" >&2; err "build failed or stopped (log: $log; the next run resumes it)"; }
 [[ -s "$dir/src/vmlinux" && -f "$dir/src/samples/vfio-mdev/mtty.ko" ]] || err "build left no vmlinux or mtty.ko (log: $log)"
-echo $(( $(date +%s) - t0 )) >"$dir/build.seconds"
+echo $(( $(date +%s) - t0 )) >>"$dir/build.sessions"
+awk '{s += $1} END {print s}' "$dir/build.sessions" >"$dir/build.seconds"
 touch "$dir/complete"
-echo "cdev kernel: built in $(cat "$dir/build.seconds") s" >&2
+echo "cdev kernel: built in $(cat "$dir/build.seconds") s ($(wc -l <"$dir/build.sessions") session(s))" >&2
 echo "$dir"
