@@ -1,3 +1,4 @@
+# vmtest-needs: group
 # Engine mechanism under injected driver faults, on the real 6.1 kernel and the reference
 # driver: a failed arc reports the state after it, ERROR needs a reset, STOP_COPY -> PRE_COPY
 # is refused, a failed read gives EIO, a rejected load is reset and retried.

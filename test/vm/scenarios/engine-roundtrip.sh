@@ -1,3 +1,4 @@
+# vmtest-needs: group
 # The project's engine (JSON lines) against the real driver: save/load round trips at 4 KiB
 # (nic) and 256 MiB (gfx), memory compared; PRE_COPY with precopy_info; the engine's own
 # stream checksum rejects a corrupted file.

@@ -1,3 +1,4 @@
+# vmtest-needs: group
 # Fault matrix for the new knobs (issue 10): a destination write failing mid-stream (the hang
 # once seen on the real kernel), stalled reads/writes under --timeout, each against run, save
 # and load. Every case must end by itself with its documented exit code, the source RUNNING
