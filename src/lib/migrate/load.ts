@@ -1,12 +1,11 @@
 import {open} from 'node:fs/promises';
 
-import {deviceArg} from './args.js';
 import {InputError} from '../errors.js';
 import {MigState, stateName} from '../fsm/states.js';
 import {recoverInterruptedPrepare, type RecoveredPrepare} from '../prepare/journal.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
-import {quiesceAll, requireP2P, stepAll} from './group.js';
+import {distinctDevices, quiesceAll, requireP2P, stepAll} from './group.js';
 import {Guard} from './guard.js';
 import {announcedHeaders, checkHeaderAgainst, checkMemberHeader, type HeaderCheckOptions, parseHeader, type StreamHeader} from './header.js';
 import {MigrationFailedError, recoverDestination, type Recovery} from './recover.js';
@@ -84,11 +83,8 @@ interface Member {
  * and RUNNING together. Any failure resets every destination.
  */
 export async function loadGroup(options: LoadGroupOptions): Promise<LoadGroupResult> {
-  const devices = options.devices.map(deviceArg);
+  const devices = distinctDevices(options.devices);
   const several = devices.length > 1;
-  const dup = devices.find((d, i) => devices.indexOf(d) !== i);
-  if (dup) throw new InputError(`${dup}: named twice`, 'DUPLICATE_DEVICE');
-  if (devices.length === 0) throw new InputError('no device given', 'NO_DEVICES');
   const raw = options.raw === true;
   if (several && raw) throw new InputError('--raw holds one device; a stream of several is never raw', 'RAW_GROUP');
   const emit = options.onEvent ?? (() => undefined);

@@ -5,12 +5,11 @@ import path from 'node:path';
 import {pipeline} from 'node:stream/promises';
 
 import {hostName} from '../enumerate/index.js';
-import {deviceArg} from './args.js';
 import {InputError} from '../errors.js';
 import {flagNames, MigState, stateName} from '../fsm/states.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
-import {quiesceAll, requireP2P, stepAll} from './group.js';
+import {distinctDevices, quiesceAll, requireP2P, stepAll} from './group.js';
 import {Guard, TimeoutError} from './guard.js';
 import {buildHeader, type StreamHeader} from './header.js';
 import {DEFAULT_MAX_DOWNTIME_MS, precopyPhase, type PrecopyOutcome, type PrecopyRound} from './precopy.js';
@@ -112,11 +111,8 @@ interface Member {
  * every device to RUNNING and leaves no file. One device is the N=1 case, streamed directly.
  */
 export async function saveGroup(options: SaveGroupOptions): Promise<SaveGroupResult> {
-  const devices = options.devices.map(deviceArg);
+  const devices = distinctDevices(options.devices);
   const several = devices.length > 1;
-  const dup = devices.find((d, i) => devices.indexOf(d) !== i);
-  if (dup) throw new InputError(`${dup}: named twice`, 'DUPLICATE_DEVICE');
-  if (devices.length === 0) throw new InputError('no device given', 'NO_DEVICES');
   const raw = options.raw === true;
   if (several && raw) throw new InputError('--raw holds one device: bare bytes cannot say where one device ends; save several without --raw', 'RAW_GROUP');
   const emit = options.onEvent ?? (() => undefined);
