@@ -1,5 +1,8 @@
+import {readFileSync, readdirSync} from 'node:fs';
 import {cp, readdir, readFile, rm, symlink, writeFile} from 'node:fs/promises';
 import path from 'node:path';
+
+import {Ajv2020} from 'ajv/dist/2020.js';
 
 import {ExitCode} from '../../src/lib/errors.js';
 import {MigFlag, MigState} from '../../src/lib/fsm/states.js';
@@ -11,6 +14,7 @@ import {saveDevice, saveGroup} from '../../src/lib/migrate/save.js';
 import {prepareDevice} from '../../src/lib/prepare/apply.js';
 import {SysfsRoot} from '../../src/lib/sysfs/root.js';
 import {copyHost} from '../helpers/cli.js';
+import {ROOT} from '../engine/helpers.js';
 import {fixtureList} from '../compat/helpers.js';
 import {FakeDevice, FakeEngine} from './fake-engine.js';
 
@@ -72,6 +76,17 @@ function world(flags: number, flagsOf: Partial<Record<string, number>> = {}) {
     {source: SRC2, dest: DST2},
   ];
   return {s1: devices.get(SRC)!, d1: devices.get(DST)!, s2: devices.get(SRC2)!, d2: devices.get(DST2)!, log: log.entries, start, engines, pairs};
+}
+
+/** Problems of a failed run's error.details against migrate-run.schema.json#/$defs/failure. */
+function failureSchemaProblems(details: unknown): unknown[] {
+  const ajv = new Ajv2020({strict: true, allowUnionTypes: true, allErrors: true});
+  const dir = path.join(ROOT, 'schemas');
+  for (const sub of ['', 'output']) {
+    for (const f of readdirSync(path.join(dir, sub)).filter((n) => n.endsWith('.schema.json'))) ajv.addSchema(JSON.parse(readFileSync(path.join(dir, sub, f), 'utf8')) as object);
+  }
+  const validate = ajv.compile({$ref: 'https://vfio-mig.dev/schemas/output/migrate-run.schema.json#/$defs/failure'});
+  return validate(details) ? [] : (validate.errors ?? []);
 }
 
 function index(log: string[], entry: string): number {
@@ -137,6 +152,8 @@ describe('several pairs, all or nothing (QEMU order)', () => {
     expect(w.s1.memory[1]).toBe(7);
     expect(w.s1.state).toBe(MigState.RUNNING);
     expect(w.s2.state).toBe(MigState.RUNNING);
+    // What --json puts in error.details is the documented shape.
+    expect(failureSchemaProblems(error.details)).toEqual([]);
   });
 
   it('a device going to ERROR on the first source: the others unwound, that one reset (exit 4)', async () => {

@@ -128,6 +128,13 @@ export async function loadGroup(options: LoadGroupOptions): Promise<LoadGroupRes
     guard.check();
     resuming = true;
     await stepAll(ctls, MigState.RESUMING);
+    let reported = 0;
+    const report = () => {
+      const steps = ctls.flatMap((c) => c.steps);
+      for (const s of steps.slice(reported)) if (s.ok) emit({event: 'step', device: s.device, from: s.from, to: s.to});
+      reported = steps.length;
+    };
+    report();
     const loaded = [];
     for (const [i, m] of members.entries()) {
       if (i > 0) {
@@ -143,8 +150,8 @@ export async function loadGroup(options: LoadGroupOptions): Promise<LoadGroupRes
     guard.check();
     await quiesceAll(ctls);
     await stepAll(ctls, MigState.RUNNING);
+    report();
     const steps = ctls.flatMap((c) => c.steps);
-    for (const s of steps) if (s.ok) emit({event: 'step', device: s.device, from: s.from, to: s.to});
     const results: LoadedMember[] = [];
     for (const [i, m] of members.entries()) {
       results.push({
