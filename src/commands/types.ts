@@ -4,6 +4,7 @@ import {fields, plural, showValue, table} from '../cli/render.js';
 import {readTypes} from '../lib/enumerate/index.js';
 import {formatAllowed} from '../lib/model/params.js';
 import type {MdevType} from '../lib/model/types.js';
+import {layout} from '../lib/sysfs/layout.js';
 
 export interface TypesResult {
   types: MdevType[];
@@ -69,7 +70,7 @@ export default class Types extends BaseCommand<typeof Types, TypesResult> {
       result: {types},
       exitCode: 0,
       human: () => {
-        if (types.length === 0) return `no mdev types under ${this.sysfs().pathOf('sys/class/mdev_bus')}`;
+        if (types.length === 0) return `no mdev types under ${this.sysfs().pathOf(layout.mdevBus)}`;
         const blocks = types.map(describeType);
         return `${blocks.join('\n\n')}\n\n${plural(types.length, 'type')} on ${plural(new Set(types.map((t) => t.parent)).size, 'parent')}`;
       },

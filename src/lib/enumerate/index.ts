@@ -54,7 +54,7 @@ function intOrUndefined(text: string | undefined): number | undefined {
 
 /** Read a type directory's (or a variant-driver device's) RFC metadata. */
 async function readTypeMigration(sysfs: SysfsRoot, dir: string): Promise<{migration: TypeMigration | null; problems: string[]}> {
-  const json = await sysfs.readOptional(`${dir}/migration_info.json`);
+  const json = await sysfs.readOptional(layout.migrationInfo(dir));
   if (json !== undefined) {
     const parsed = parseMigrationInfo(json);
     if (!parsed.info) {

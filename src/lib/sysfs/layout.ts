@@ -42,8 +42,23 @@ export class HostLayout {
     return `${this.typesDir(parent)}/${typeId}`;
   }
 
+  /** A type directory's (or a variant-driver device's) RFC metadata. */
+  migrationInfo(dir: string): string {
+    return `${dir}/migration_info.json`;
+  }
+
+  /** Writing a new UUID here creates an mdev of the type. */
+  typeCreate(parent: string, typeId: string): string {
+    return `${this.typeDir(parent, typeId)}/create`;
+  }
+
   mdevDevice(uuid: string): string {
     return `${this.mdevDevices}/${uuid}`;
+  }
+
+  /** Writing `1` here removes the mdev. */
+  mdevRemove(uuid: string): string {
+    return `${this.mdevDevice(uuid)}/remove`;
   }
 
   pciDevice(bdf: string): string {
