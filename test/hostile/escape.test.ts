@@ -110,6 +110,7 @@ describe('acceptance: every command on a tree full of hostile strings prints no 
     const out = (name: string) => path.join(dir, name);
     cases = {
       affinity: [['--source', list, '--inventory', inv], ['--source', evilDeviceList]],
+      completion: [['bash'], ['zsh'], ['fish'], [`tcsh${evilArg}${FORGED}`]],
       compat: [['--source', list, '--dest', 'vgfx-8GB'], ['--source', SRC, '--dest', 'vgfx-8GB'], ['--source', list, '--dest', evilDevice], ['--source', list, '--dest', 'vgfx-8GB', '--inventory', inv]],
       'engine:build': [[]],
       'engine:path': [[]],
