@@ -47,6 +47,11 @@ export class HostLayout {
     return `${dir}/migration_info.json`;
   }
 
+  /** A vfio-user (RFC v4) type's or device's model list. */
+  deviceModels(dir: string): string {
+    return `${dir}/migration_device_models`;
+  }
+
   /** Writing a new UUID here creates an mdev of the type. */
   typeCreate(parent: string, typeId: string): string {
     return `${this.typeDir(parent, typeId)}/create`;
