@@ -120,7 +120,7 @@ describe('acceptance: every command on a tree full of hostile strings prints no 
       list: [[]],
       'migrate:caps': [[SRC], [evilDevice]],
       'migrate:load': [[SRC, '--in', stream], [evilDevice, '--in', stream]],
-      'migrate:run': [['--source', SRC, '--dest', SRC], ['--source', evilDevice, '--dest', SRC]],
+      'migrate:run': [['--source', SRC, '--dest', SRC], ['--source', evilDevice, '--dest', SRC], ['--pair', `${evilDevice}=${SRC}`], ['--pair', `x${evilArg}${FORGED}`]],
       'migrate:save': [[SRC, '--out', out('out.state')], [evilDevice, '--out', out('out2.state')]],
       'migrate:state': [[SRC], [evilDevice]],
       'migrate:verify': [['--in', stream]],
