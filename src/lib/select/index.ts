@@ -162,12 +162,26 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
   };
   const counts: PlanCounts = {writes: 0, init: 0, params: 0};
   const listNames = list.scheme === 'v3' ? Object.keys(list.params) : [];
+  // Types of equal metadata share one object (inventory format v3; hosts of one model), so
+  // the verdict and a new device's counts are computed once per distinct metadata: both
+  // depend on the source and the metadata alone (identity rules also on the type: not cached).
+  const verdicts = new Map<TypeMigration, {basis: Basis; reasons: Reason[]}>();
+  const newCounts = new Map<TypeMigration, PlanCounts>();
   const consider = (host: string, type: MdevType | null, meta: TypeMigration | null, basis: Basis, device: VfioDevice | null) => {
     if (device !== null) {
       const reasons = deviceReasons(list, {host, type, device, migration: meta});
       if (reasons.length > 0) return reject(host, type, device, basis, reasons);
+      countPlan(list, meta, device.migration, listNames, counts);
+    } else if (meta === null) {
+      countPlan(list, meta, null, listNames, counts);
+    } else {
+      let known = newCounts.get(meta);
+      if (known === undefined) {
+        countPlan(list, meta, null, listNames, counts);
+        newCounts.set(meta, (known = {...counts}));
+      }
+      Object.assign(counts, known);
     }
-    countPlan(list, meta, device === null ? null : device.migration, listNames, counts);
     scored.push({
       host,
       type,
@@ -204,7 +218,12 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
       typeCount++;
       // The same type-level verdict as checkCompat (vendor metadata or identity rules), once per type.
       const meta = type.migration;
-      const {basis, reasons} = typeVerdict(list, {host: inv.host, type, device: null, migration: meta}, options);
+      let verdict = list.scheme !== 'none' && meta !== null ? verdicts.get(meta) : undefined;
+      if (verdict === undefined) {
+        verdict = typeVerdict(list, {host: inv.host, type, device: null, migration: meta}, options);
+        if (list.scheme !== 'none' && meta !== null) verdicts.set(meta, verdict);
+      }
+      const {basis, reasons} = verdict;
       const devices = byType.get(`${type.parent}\0${type.id}`) ?? [];
       if (reasons.length > 0) {
         reject(inv.host, type, null, basis, reasons);
