@@ -80,6 +80,12 @@ describe('select over v3 files equals select over the inline format', () => {
     const b = selectDestinations(list, neu, {includeRejected: true});
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
     expect(a.considered.candidates).toBeGreaterThan(100);
+    // The best N kept while ranking (with a limit) are the full ranking's first N.
+    for (const limit of [0, 1, 10, 1000]) {
+      const best = selectDestinations(list, neu, {limit});
+      expect(best.considered).toEqual(a.considered);
+      expect(JSON.stringify(best.candidates)).toBe(JSON.stringify(a.candidates.slice(0, limit)));
+    }
     expect(a.rejected!.length).toBeGreaterThan(100);
   });
 

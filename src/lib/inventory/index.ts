@@ -10,7 +10,16 @@ import {cachedRange, isAllowed as allows} from '../model/params.js';
 import {typeSummary} from '../prepare/plan.js';
 import {semanticProblems} from '../model/metadata.js';
 import {typeOfValue} from '../model/params.js';
-import {INVENTORY_API_VERSION, type Inventory, type InventoryDocument, type ParamSpec, type TypeMigration, type VfioDevice} from '../model/types.js';
+import {
+  INVENTORY_API_VERSION,
+  type Inventory,
+  type InventoryDocument,
+  type MdevType,
+  type ParamSpec,
+  type PciVfioDevice,
+  type TypeMigration,
+  type VfioDevice,
+} from '../model/types.js';
 import {readInputText} from '../format/input.js';
 import {inventory as inventorySchema, inventoryMetadataBlock, inventoryMetadataName} from '../schema/generated/inventory.js';
 import {pointerOf, type Problem, schemaProblems} from '../schema/index.js';
@@ -163,16 +172,31 @@ function resolveTable(entries: TableEntry[], problems: Problem[], cache: Metadat
   return blocks;
 }
 
-/** Format v3: the types and devices given their blocks; the v2 layout the library reads. */
-function resolveBlocks(doc: InventoryDocument, blocks: Map<string, TypeMigration>, problems: Problem[]): Inventory {
+/**
+ * Format v3: the types and devices given their blocks; the v2 layout the library reads.
+ * `owned`: the document was parsed here, so it is completed in place (a fleet's 100,000
+ * types are not copied).
+ */
+function resolveBlocks(doc: InventoryDocument, blocks: Map<string, TypeMigration>, problems: Problem[], owned: boolean): Inventory {
   const resolve = (name: string | null, at: (string | number)[]): TypeMigration | null => {
     if (name === null) return null;
     const block = blocks.get(name);
     if (block === undefined) problems.push({pointer: pointerOf(...at), message: `metadata ${name} is not in the inventory's metadata table`});
     return block ?? null;
   };
-  const types = doc.types.map((t, i) => ({...t, migration: resolve(t.migration, ['types', i, 'migration'])}));
-  const devices = doc.devices.map((d, i): VfioDevice => (d.kind === 'pci' ? {...d, type_migration: resolve(d.type_migration, ['devices', i, 'type_migration'])} : d));
+  const types = doc.types.map((t, i) => {
+    const migration = resolve(t.migration, ['types', i, 'migration']);
+    if (!owned) return {...t, migration};
+    (t as unknown as MdevType).migration = migration;
+    return t as unknown as MdevType;
+  });
+  const devices = doc.devices.map((d, i): VfioDevice => {
+    if (d.kind !== 'pci') return d;
+    const typeMigration = resolve(d.type_migration, ['devices', i, 'type_migration']);
+    if (!owned) return {...d, type_migration: typeMigration};
+    (d as unknown as PciVfioDevice).type_migration = typeMigration;
+    return d as unknown as PciVfioDevice;
+  });
   return {apiVersion: 'vfio-mig/v2', kind: 'Inventory', host: doc.host, taken_at: doc.taken_at, types, devices};
 }
 
@@ -180,10 +204,14 @@ function resolveBlocks(doc: InventoryDocument, blocks: Map<string, TypeMigration
  * Validate parsed data as an inventory of any format (v1, v2, v3): schema, the metadata rules
  * of every type (of every block in v3), and its structure. compat, select and validate all
  * read inventories through this one function; the result is always the v2 layout, types of
- * equal v3 metadata sharing one object. `table`: a v3 table the fast reader kept as text
- * (`data` then has it empty).
+ * equal v3 metadata sharing one object (`cache`: blocks already checked, shared across files).
  */
-export function validateInventory(data: unknown, what = 'inventory', cache: MetadataCache = new Map(), table?: TableEntry[]): Inventory {
+export function validateInventory(data: unknown, what = 'inventory', cache: MetadataCache = new Map()): Inventory {
+  return checkInventory(data, what, cache, undefined, false);
+}
+
+/** `table`: a v3 table the fast path kept as text (`data` has it empty); `owned`: `data` was parsed here. */
+function checkInventory(data: unknown, what: string, cache: MetadataCache, table: TableEntry[] | undefined, owned: boolean): Inventory {
   let entries = table;
   let shell = data;
   if (entries === undefined && isPlainObject(data) && data.apiVersion === INVENTORY_API_VERSION && isPlainObject(data.metadata)) {
@@ -195,7 +223,7 @@ export function validateInventory(data: unknown, what = 'inventory', cache: Meta
   let inv = data as Inventory;
   if (entries !== undefined) {
     const blocks = resolveTable(entries, problems, cache);
-    if (problems.length === 0) inv = resolveBlocks(shell as InventoryDocument, blocks, problems);
+    if (problems.length === 0) inv = resolveBlocks(shell as InventoryDocument, blocks, problems, owned);
   } else if (problems.length === 0) {
     inv.types.forEach((t, i) => problems.push(...metadataProblems(t.migration, ['types', i, 'migration'])));
     inv.devices.forEach((d, i) => {
@@ -324,7 +352,7 @@ export async function parseInventory(text: string, what = 'inventory', cache?: M
   // `vfio-mig inventory --json` output is taken as its result, as params' envelope is by the
   // parameter list reader: the same document two ways should not be refused one way.
   if (isInventoryEnvelope(data)) data = data.result;
-  return validateInventory(data, what, cache, table);
+  return checkInventory(data, what, cache ?? new Map(), table, true);
 }
 
 function isInventoryEnvelope(d: unknown): d is {result: unknown} {

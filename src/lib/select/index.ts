@@ -150,7 +150,25 @@ function rankReason(c: Scored, planned: PlannedWrite[], above: Scored | undefine
  * with the same rules as `checkCompat` (type metadata, then device state).
  */
 export function selectDestinations(list: ParamList, inventories: Inventory[], options: SelectOptions = {}): SelectResult {
+  // With a limit, only the best `limit` are kept (in order, by insertion): a fleet's other
+  // candidates are counted and dropped young instead of held and sorted.
+  const keep = options.limit === undefined ? Infinity : Math.max(0, options.limit);
   const scored: Scored[] = [];
+  let found = 0;
+  const add = (c: Scored) => {
+    found++;
+    if (keep === Infinity) return void scored.push(c);
+    if (scored.length === keep && (keep === 0 || compare(c, scored[keep - 1] as Scored) >= 0)) return;
+    let lo = 0;
+    let hi = scored.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compare(scored[mid] as Scored, c) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    scored.splice(lo, 0, c);
+    if (scored.length > keep) scored.pop();
+  };
   const rejected: Rejected[] = [];
   const wantRejected = options.includeRejected === true;
   let typeCount = 0;
@@ -182,7 +200,7 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
       }
       Object.assign(counts, known);
     }
-    scored.push({
+    add({
       host,
       type,
       meta,
@@ -195,7 +213,7 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
       init_matches: counts.init,
       params: counts.params,
       available_instances: type?.available_instances ?? null,
-      seq: scored.length,
+      seq: found,
     });
   };
 
@@ -244,8 +262,8 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
     }
   }
 
-  scored.sort(compare);
-  const limit = options.limit === undefined ? scored.length : Math.max(0, options.limit);
+  if (keep === Infinity) scored.sort(compare);
+  const limit = scored.length;
   const candidates: Candidate[] = [];
   for (let i = 0; i < Math.min(limit, scored.length); i++) {
     const s = scored[i] as Scored;
@@ -269,7 +287,7 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
   }
   const result: SelectResult = {
     source: sourceRef(list),
-    considered: {hosts: inventories.length, types: typeCount, devices: deviceCount, candidates: scored.length},
+    considered: {hosts: inventories.length, types: typeCount, devices: deviceCount, candidates: found},
     candidates,
   };
   if (wantRejected) result.rejected = rejected;
