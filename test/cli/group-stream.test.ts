@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import {buildHeader, type StreamHeader} from '../../src/lib/migrate/header.js';
 import {SysfsRoot} from '../../src/lib/sysfs/root.js';
-import {random, responses, runEngine, tempDir} from '../engine/helpers.js';
+import {ensureEngine, random, responses, runEngine, tempDir} from '../engine/helpers.js';
 import {fixtureHost, parseEnvelope, runCli} from '../helpers/cli.js';
 
 // gpu-a's two instances, saved together as `migrate save A B` writes them.
@@ -37,6 +37,8 @@ async function groupStream(dir: string): Promise<{file: string; parts: Buffer[];
 
 describe('group streams (several devices in one stream): migrate verify', () => {
   const tmp = tempDir('vfio-mig-group-');
+  // The streams are packed by the test build of the engine.
+  beforeAll(() => ensureEngine());
   afterAll(() => tmp.cleanup());
 
   it('checks every member; --json lists them and the totals, and matches its schema', async () => {
