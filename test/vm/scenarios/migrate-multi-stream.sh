@@ -1,3 +1,4 @@
+# vmtest-needs: group
 # Several devices through one stream (issue 10 item 5): migrate save of two devices to one group
 # stream, verify, load into two others (file and pipe); a failure on the second device of a
 # group save or load unwinds both; a two-device stream into one destination is refused.

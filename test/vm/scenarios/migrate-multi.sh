@@ -1,3 +1,4 @@
+# vmtest-needs: group
 # Several devices, all or nothing (issue 10 item 5): migrate run of two pairs in QEMU's order.
 # A failure injected on the SECOND destination ends with both sources RUNNING (memory intact)
 # and both destinations reset; the same run without a fault moves both; a device without P2P
