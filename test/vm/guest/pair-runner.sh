@@ -61,7 +61,7 @@ while read -r id name role from to; do
   wait_first=60
   t0=$(cut -d' ' -f1 /proc/uptime)
   PAIR_ID="$id" PAIR_ROLE="$role" PAIR_FROM="$from" PAIR_TO="$to" \
-    timeout -k 5 "$SCEN_TIMEOUT" sh -c ". '$SDIR/lib.sh'; . '$PDIR/lib.sh'; vm_setup; stamp '$role on $(uname -r)'; . '$PDIR/$name.sh'; pair_$role; jflush" >"$RES/$id.log" 2>&1
+    timeout -k 5 "$SCEN_TIMEOUT" sh -c "trap 'pkill -KILL -P \$\$' EXIT; . '$SDIR/lib.sh'; . '$PDIR/lib.sh'; vm_setup; stamp '$role on $(uname -r)'; . '$PDIR/$name.sh'; pair_$role; jflush" >"$RES/$id.log" 2>&1
   rc=$?
   t1=$(cut -d' ' -f1 /proc/uptime)
   sh -c ". '$SDIR/lib.sh'; vm_cleanup" >>"$RES/$id.log" 2>&1

@@ -35,7 +35,7 @@ pair_destination() {
   check "fill with another pattern" vmtest fill "$b" 1
   pair_say ready
   stamp "+ vmtest copyn $PAIR_PORT <bytes> | vfio-mig migrate load $b --in - --json"
-  { vmtest copyn "$PAIR_PORT" "$PAIR_SYNC/$PAIR_ID.say.bytes" 120; echo $? >/tmp/copyn.rc; } |
+  { vmtest copyn "$PAIR_PORT" "$PAIR_SYNC/$PAIR_ID.source.bytes" 120; echo $? >/tmp/copyn.rc; } |
     $CLI migrate load "$b" --in - --json >/tmp/load.json
   rc=$?
   stamp "load done"
