@@ -15,7 +15,7 @@ pair_source() {
   pair_hear dev >/dev/null
   stamp "+ vfio-mig migrate send $a --to $CHAN --precopy-rounds 0 --json &"
   $CLI migrate send "$a" --to "$CHAN" --precopy-rounds 0 --json >/tmp/send.json & sp=$!
-  wait_state "$a" STOP_COPY 90
+  wait_state "$a" STOP_COPY 90 $sp /tmp/send.json
   stamp "the source is in STOP_COPY: cut"
   pair_cut
   wait $sp; rc=$?

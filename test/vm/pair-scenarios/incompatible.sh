@@ -20,8 +20,9 @@ pair_source() {
   expect_eq "send and receive exit the same" "$CLI_RC" "$rrc"
   [ "$CLI_RC" != 0 ] || fail "send: exit 0 into an incompatible destination"
   expect_eq "source RUNNING" "$(state "$a")" RUNNING
-  jcheck "the source reached PRE_COPY and never STOP_COPY" /tmp/send.json \
-    'r.events.some(e => e.event === "step" && e.to === "PRE_COPY") && !r.events.some(e => e.event === "step" && (e.to === "STOP_COPY" || e.to === "STOP"))'
+  jcheck "the source was refused in PRE_COPY, never stopped (its recovery: PRE_COPY -> RUNNING)" /tmp/send.json \
+    'r.error.details.recoveries.some(x => x.role === "source" && x.actions.includes("PRE_COPY -> RUNNING")) && !JSON.stringify(r).includes("STOP_COPY")'
+  jcheck "the destination driver refused the data as it arrived" /tmp/send.json 'r.error.details.cause.includes("destination") && r.error.details.cause.includes("Invalid argument")'
   source_intact /tmp/send.json "$a" $SEED
 }
 

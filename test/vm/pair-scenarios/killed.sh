@@ -14,7 +14,7 @@ pair_source() {
   pair_hear dev >/dev/null
   stamp "+ vfio-mig migrate send $a --to $CHAN --precopy-rounds 0 --peer-timeout 8000 --json &"
   $CLI migrate send "$a" --to "$CHAN" --precopy-rounds 0 --peer-timeout 8000 --json >/tmp/send.json & sp=$!
-  wait_state "$a" STOP_COPY 90
+  wait_state "$a" STOP_COPY 90 $sp /tmp/send.json
   stamp "the source is in STOP_COPY"
   pair_say stopcopy
   wait $sp; rc=$?
@@ -33,7 +33,12 @@ pair_destination() {
   pair_hear dev >/dev/null
   stamp "+ vfio-mig migrate receive $b --from $CHAN --json &"
   $CLI migrate receive "$b" --from "$CHAN" --json >/tmp/recv.json & rp=$!
-  pair_hear stopcopy >/dev/null
+  _end=$(($(uptime_s) + 120))
+  while [ ! -e "$PAIR_SYNC/$PAIR_ID.source.stopcopy" ]; do
+    kill -0 $rp 2>/dev/null || { cat /tmp/recv.json; fail "receive ended before the source was in STOP_COPY"; }
+    [ "$(uptime_s)" -lt $_end ] || fail "the source never said it is in STOP_COPY"
+    sleep 0.2
+  done
   expect_eq "destination RESUMING while the source is in STOP_COPY" "$(state "$b")" RESUMING
   kill -KILL $rp
   wait $rp

@@ -22,7 +22,8 @@ pair_hear() {
   _f="$PAIR_SYNC/$PAIR_ID.$PAIR_PEER.$1"
   _end=$(($(uptime_s) + ${2:-120}))
   while [ ! -e "$_f" ]; do
-    [ "$(uptime_s)" -lt $_end ] || fail "the other guest ($PAIR_PEER) never said '$1' (waited ${2:-120}s)"
+    # on stderr too: callers take the value with $(...) or drop it
+    [ "$(uptime_s)" -lt $_end ] || { echo "FAIL the other guest ($PAIR_PEER) never said '$1' (waited ${2:-120}s)" >&2; exit 1; }
     sleep 0.2
   done
   cat "$_f"
@@ -41,10 +42,14 @@ pair_cut() {
     *) fail "the host could not cut the channel: $(cat "$PAIR_SYNC/$PAIR_ID.cut.done")" ;;
   esac
 }
-# wait_state UUID STATE [SECONDS]: poll the reference driver's state until it is STATE
+# wait_state UUID STATE [SECONDS [PID REPORT]]: poll the reference driver's state until it is
+# STATE; with PID, fail at once (showing REPORT, its output) when that process ended first
 wait_state() {
   _end=$(($(uptime_s) + ${3:-60}))
   while [ "$(state "$1")" != "$2" ]; do
+    if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
+      cat "${5:-/dev/null}"; fail "$1 never reached $2: the process driving it ended first (now $(state "$1"))"
+    fi
     [ "$(uptime_s)" -lt $_end ] || fail "$1 never reached $2 in ${3:-60}s (now $(state "$1"))"
     sleep 0.1
   done

@@ -16,8 +16,8 @@ pair_source() {
   expect_eq "send: exit" "$CLI_RC" 3
   expect_eq "receive on the other guest: exit" "$(pair_hear rc)" 3
   expect_eq "source RUNNING" "$(state "$a")" RUNNING
-  jcheck "the source had reached STOP_COPY (the refusal came after the last byte)" /tmp/send.json \
-    'r.events.some(e => e.event === "step" && e.to === "STOP_COPY")'
+  jcheck "the source was in STOP_COPY when refused (the refusal came after the last byte)" /tmp/send.json \
+    'r.error.details.recoveries.some(x => x.role === "source" && x.actions.includes("STOP_COPY -> RUNNING"))'
   source_intact /tmp/send.json "$a" $SEED
 }
 
