@@ -189,6 +189,12 @@ pair_run() {
     for d in $(header "$PAIR_SDIR/$s.sh" pair); do
       from="${d%%->*}"; to="${d##*->}"
       kf="$(pair_kernel "$from")"; kt="$(pair_kernel "$to")"
+      # `# vmtest-needs: migrate-send`: the duplex CLI (issue #15); until the build has it the
+      # scenario does not apply (said so on its line), and applies by itself once it lands
+      if [[ "$(header "$PAIR_SDIR/$s.sh" needs)" == *migrate-send* ]] && ! grep -q '"migrate:send"' "$REPO/oclif.manifest.json" 2>/dev/null; then
+        echo "n/a  [$from -> $to] $s (the CLI has no migrate send/receive yet)"
+        continue
+      fi
       if [[ -z "$kf" || -z "$kt" ]]; then
         if [[ -n "$STRICT" ]]; then
           PAIR_FAIL=$((PAIR_FAIL + 1)); echo "FAIL [$from -> $to] $s: needs a $from and a $to kernel in the run (kernels: ${KVERS[*]})"

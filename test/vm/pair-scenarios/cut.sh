@@ -1,4 +1,5 @@
 # vmtest-pair: 6.12->6.1
+# vmtest-needs: migrate-send
 # The channel cut in the middle of STOP_COPY: the source's reads are slowed (stall_read_ms)
 # so STOP_COPY lasts seconds; once the source is in STOP_COPY the host breaks the connection
 # of the UNIX socket joining the two ports (sockcut). The source goes back to RUNNING with its

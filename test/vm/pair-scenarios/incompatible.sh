@@ -1,4 +1,5 @@
 # vmtest-pair: 6.12->6.1
+# vmtest-needs: migrate-send
 # An incompatible destination (8 MiB of device memory for the source's 4) whose driver checks
 # the state as it arrives (reference driver knob check_on_write, as mtty and hisi_acc do):
 # the receiver, told to leave the decision to the driver (--trust-driver), gets the refusal

@@ -1,4 +1,5 @@
 # vmtest-pair: 6.1->6.12
+# vmtest-needs: migrate-send
 # The destination killed (SIGKILL of migrate receive) while the source is in STOP_COPY (its
 # reads slowed by stall_read_ms): the destination device ends RUNNING (closed, hence reset),
 # the source hears nothing more and after --peer-timeout goes back to RUNNING, memory intact.

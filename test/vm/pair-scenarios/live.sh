@@ -1,4 +1,5 @@
 # vmtest-pair: 6.1->6.12 6.12->6.1
+# vmtest-needs: migrate-send
 # Live migration between the two guests (upgrade and downgrade) with migrate send / migrate
 # receive over the virtio-serial port (dev:/dev/virtio-ports/vfio-mig.0 on each side, both
 # directions of the one channel), no PRE_COPY: 4 MiB of device memory compared on the

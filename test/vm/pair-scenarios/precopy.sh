@@ -1,4 +1,5 @@
 # vmtest-pair: 6.1->6.12 6.12->6.1
+# vmtest-needs: migrate-send
 # Live migration with PRE_COPY rounds between the two guests (6.1's PRE_COPY is the reference
 # driver's own table, 6.12's the kernel core's): the rounds' bytes written to the destination
 # and acknowledged before the source stops (switchover ack), 4 MiB compared on the destination.

@@ -1,4 +1,5 @@
 # vmtest-pair: 6.1->6.12
+# vmtest-needs: migrate-send
 # The destination's driver refuses the data at RESUMING -> STOP (reference driver knob
 # reject_load, after the last byte arrived): the source, which is in STOP_COPY by then, goes
 # back to RUNNING with its memory intact; the destination is reset; both exit 3.
