@@ -25,7 +25,7 @@ function holds(reqs: Requirement[], facts: Map<string, string>): boolean {
     if (q.op === 'absent') return v === undefined;
     if (q.op === 'in') return v !== undefined && q.values.includes(v);
     if (q.op === 'not_in') return v === undefined || !q.values.includes(v);
-    return v !== undefined && BigInt(v) >= BigInt(q.value);
+    return q.op === 'at_least' && v !== undefined && BigInt(v) >= BigInt(q.value);
   });
 }
 
