@@ -1,6 +1,6 @@
 /**
  * Node labels (names without the `vfio-mig.dev/` prefix) for one host's units, and the
- * encoding the affinity generator (affinity.ts) tests. docs/fleet-labels.md is the reference.
+ * encoding the affinity generator (affinity.ts) tests. docs/fleet.md is the reference.
  *
  *   schema                      encoding version (1)
  *   units                       number of units labelled
