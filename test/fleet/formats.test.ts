@@ -10,7 +10,9 @@ import path from 'node:path';
 
 import {parse} from 'yaml';
 
+import {affinityFor} from '../../src/lib/fleet/affinity.js';
 import {hostLabels} from '../../src/lib/fleet/labels.js';
+import {nodeMatches} from '../../src/lib/fleet/node-affinity.js';
 import {digestToken, escapeText, isLabelName, isLabelValue, labelValue, unescapeText} from '../../src/lib/fleet/names.js';
 import {MAX_FEATURE_FILE_BYTES, parseDuration, parseFeatureFile, renderFeatureFile} from '../../src/lib/fleet/nfd.js';
 import {hostTraits, providerConfig} from '../../src/lib/fleet/traits.js';
@@ -102,6 +104,26 @@ describe('feature files and provider configs of the fixture hosts', () => {
 });
 
 describe('names and values within the label limits', () => {
+  it('identity values past the limits become digests, others escape reversibly; the affinity still matches', async () => {
+    const rules = await loadRuleSets();
+    const long = `NVIDIA ${'X'.repeat(70)}-8Q`;
+    const vf = (bdf: string, name: string) => ({
+      kind: 'pci' as const, bdf, driver: 'nvidia', type_migration: null, migration: null, in_use: null, problems: [],
+      identity: {bus: 'pci' as const, driver: 'nvidia', vgpu_type: '9', vgpu_type_name: name, vgpu_driver_version: '550.54.14', pci_vendor: '0x10de', pci_device: '0x27b8'},
+    });
+    const inv = {apiVersion: 'vfio-mig/v2' as const, kind: 'Inventory' as const, host: 'h', taken_at: '2026-12-03T00:00:00Z', types: [], devices: [vf('0000:41:00.4', long), vf('0000:41:00.5', 'NVIDIA_ü/2Q')]};
+    const labels = hostLabels(hostFacts(inv, rules));
+    const names = [...labels.entries()].filter(([k]) => k.endsWith('.id.vgpu_type_name')).map(([, v]) => v).sort();
+    expect(names).toEqual([digestToken(long), 'NVIDIA___c3_bc_2f2Q'].sort());
+    expect(unescapeText('NVIDIA___c3_bc_2f2Q')).toBe('NVIDIA_ü/2Q');
+    for (const [k, v] of labels) expect([k, isLabelName(k) && isLabelValue(v)]).toEqual([k, true]);
+    const src = {apiVersion: 'vfio-mig/v2' as const, kind: 'ParamList' as const, scheme: 'none' as const, source: {host: 'other', device: 'x'}, identity: inv.devices[0]!.identity};
+    const text = renderFeatureFile(labels, {host: 'h', expiry: new Date(), generated: new Date()});
+    expect(nodeMatches(affinityFor(src, 2, rules).nodeAffinity, parseFeatureFile(text).labels)).toBe(true);
+    const other = {...src, identity: {...src.identity, vgpu_type_name: `NVIDIA ${'X'.repeat(70)}-4Q`}};
+    expect(nodeMatches(affinityFor(other, 2, rules).nodeAffinity, parseFeatureFile(text).labels)).toBe(false);
+  });
+
   it('escapes reversibly and falls back to a digest that no escaped text can be', () => {
     for (const text of ['vendor-a.com/gfx', 'a_b', 'x y/z', 'ünï', '_zz', 'h_zabc', '1.0']) {
       expect(unescapeText(escapeText(text))).toBe(text);

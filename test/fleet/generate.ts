@@ -110,7 +110,8 @@ export function generateIdentity(r: () => number, bus: 'mdev' | 'pci', wide = tr
   }
   const d = r();
   if (d < 0.5) {
-    const t = pick([['1', 'NVIDIA L4-2Q'], ['2', 'NVIDIA L4-4Q'], [undefined, undefined]]);
+    // A name past the label value limit (digest) and one that needs escapes.
+    const t = pick([['1', 'NVIDIA L4-2Q'], ['2', 'NVIDIA L4-4Q'], [undefined, undefined], ['3', `NVIDIA ${'X'.repeat(70)}-8Q`], ['4', 'NVIDIA_ü/2Q']]);
     return identityOf({
       bus,
       driver: 'nvidia',
