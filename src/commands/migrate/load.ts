@@ -1,8 +1,9 @@
 import {Args, Flags} from '@oclif/core';
 
-import {requireDevice} from '../../lib/enumerate/index.js';
+import {resolveDeviceAccess} from '../../lib/enumerate/access.js';
 import {checkInputFile} from '../../lib/format/input.js';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {deviceInterfaceFlag} from '../../cli/device-interface.js';
 import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {interruptible} from '../../cli/interrupt.js';
@@ -27,6 +28,7 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
   protected override jsonLines = true;
 
   static override flags = {
+    'device-interface': deviceInterfaceFlag,
     'trust-driver': Flags.boolean({description: "skip vfio-mig's compatibility check of the stream header; the destination driver alone decides (at RESUMING)"}),
     rules: Flags.string({multiple: true, description: 'rule-set files or directories, before <root>/etc/vfio-mig/rules.d and the shipped ones'}),
     in: Flags.string({required: true, description: 'file to read, or - for stdin'}),
@@ -36,12 +38,13 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
   protected async execute(): Promise<Outcome<LoadResult>> {
     // Usage errors (exit 2) found before the engine starts: a missing device, an input that is
     // not a regular file (a FIFO would block the engine's read).
-    await requireDevice(this.sysfs(), this.args.device);
+    await resolveDeviceAccess(this.sysfs(), this.args.device, this.flags['device-interface']);
     if (this.flags.in !== '-') await checkInputFile(this.flags.in, 'state stream');
     const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
       loadDevice({
         signal,
         sysfs: this.sysfs(),
+        deviceInterface: this.flags['device-interface'],
         device: this.args.device,
         input: this.flags.in === '-' ? {fd: 0} : {path: this.flags.in},
         raw: this.flags.raw,

@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core';
 
-import {requireDevice} from '../../lib/enumerate/index.js';
+import {resolveDeviceAccess} from '../../lib/enumerate/access.js';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {deviceInterfaceFlag} from '../../cli/device-interface.js';
 import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {interruptible} from '../../cli/interrupt.js';
@@ -27,6 +28,7 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
   protected override jsonLines = true;
 
   static override flags = {
+    'device-interface': deviceInterfaceFlag,
     'trust-driver': Flags.boolean({description: "skip vfio-mig's compatibility check of the stream header; the destination driver alone decides (at RESUMING)"}),
     rules: Flags.string({multiple: true, description: 'rule-set files or directories, before <root>/etc/vfio-mig/rules.d and the shipped ones'}),
     source: Flags.string({required: true, description: 'mdev UUID or PCI address of the source'}),
@@ -38,12 +40,13 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
 
   protected async execute(): Promise<Outcome<RunResult>> {
     // Missing devices are usage errors (exit 2), found before the engine starts.
-    await requireDevice(this.sysfs(), this.flags.source);
-    await requireDevice(this.sysfs(), this.flags.dest);
+    await resolveDeviceAccess(this.sysfs(), this.flags.source, this.flags['device-interface']);
+    await resolveDeviceAccess(this.sysfs(), this.flags.dest, this.flags['device-interface']);
     const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
       runMigration({
         signal,
         sysfs: this.sysfs(),
+        deviceInterface: this.flags['device-interface'],
         source: this.flags.source,
         dest: this.flags.dest,
         headerCheck: {trustDriver: this.flags['trust-driver'], ...(this.flags.rules ? {rules: this.flags.rules} : {})},

@@ -1,12 +1,13 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {deviceInterfaceFlag} from '../../cli/device-interface.js';
 import {exitCodes} from '../../cli/help.js';
 import {fields, plural} from '../../cli/render.js';
 import {interruptible} from '../../cli/interrupt.js';
 import {withEvents} from '../../cli/progress.js';
 import {DEFAULT_MAX_DOWNTIME_MS} from '../../lib/migrate/precopy.js';
-import {requireDevice} from '../../lib/enumerate/index.js';
+import {resolveDeviceAccess} from '../../lib/enumerate/access.js';
 import {saveDevice, type SaveResult} from '../../lib/migrate/save.js';
 
 export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveResult> {
@@ -29,6 +30,7 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
   protected override jsonLines = true;
 
   static override flags = {
+    'device-interface': deviceInterfaceFlag,
     out: Flags.string({required: true, description: 'file to write, or - for stdout'}),
     raw: Flags.boolean({description: 'write the bare device bytes (no header, chunks or checksums)'}),
     'final-state': Flags.string({
@@ -44,11 +46,12 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
   protected async execute(): Promise<Outcome<SaveResult>> {
     this.stdoutIsData = this.flags.out === '-';
     // A missing device is a usage error (exit 2), found before the engine starts.
-    await requireDevice(this.sysfs(), this.args.device);
+    await resolveDeviceAccess(this.sysfs(), this.args.device, this.flags['device-interface']);
     const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: this.stdoutIsData ? process.stderr : process.stdout}, (onEvent) =>
       saveDevice({
         signal,
         sysfs: this.sysfs(),
+        deviceInterface: this.flags['device-interface'],
         device: this.args.device,
         output: this.flags.out === '-' ? {fd: 1} : {path: this.flags.out},
         raw: this.flags.raw,

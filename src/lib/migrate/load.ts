@@ -1,6 +1,7 @@
 import {deviceArg} from './args.js';
 import {InputError} from '../errors.js';
 import {MigState, stateName} from '../fsm/states.js';
+import type {DeviceInterfaceChoice} from '../enumerate/access.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
 import {Guard} from './guard.js';
@@ -10,6 +11,8 @@ import {type Endpoint, type EngineStarter, type MigrationEvent, progressOf, star
 
 export interface LoadOptions {
   sysfs: SysfsRoot;
+  /** How to open devices: `auto` (the group when the host offers it, else the cdev), `group` or `cdev`. */
+  deviceInterface?: DeviceInterfaceChoice;
   device: string;
   input: Endpoint;
   raw?: boolean;
@@ -53,7 +56,7 @@ export async function loadDevice(options: LoadOptions): Promise<LoadResult> {
     const begun = await engine.request('load_begin', {...('path' in options.input ? {path: options.input.path} : {fd: 3}), raw});
     const header = begun.header === null ? null : parseHeader(begun.header, what);
     if (header) await checkHeaderAgainst(options.sysfs, device, header, options.headerCheck);
-    control = await DeviceControl.open(engine, device, options.sysfs.root);
+    control = await DeviceControl.open(engine, device, options.sysfs, options.deviceInterface);
     const ctl = control;
     const start = await ctl.state();
     if (start !== MigState.RUNNING && start !== MigState.STOP) {

@@ -4,6 +4,7 @@ import {hostName} from '../enumerate/index.js';
 import {deviceArg} from './args.js';
 import {InputError} from '../errors.js';
 import {MigState, stateName} from '../fsm/states.js';
+import type {DeviceInterfaceChoice} from '../enumerate/access.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
 import {Guard, TimeoutError} from './guard.js';
@@ -14,6 +15,8 @@ import {type EngineStarter, type MigrationEvent, progressOf, startEngine} from '
 
 export interface RunOptions {
   sysfs: SysfsRoot;
+  /** How to open devices: `auto` (the group when the host offers it, else the cdev), `group` or `cdev`. */
+  deviceInterface?: DeviceInterfaceChoice;
   source: string;
   dest: string;
   /** PRE_COPY round limit (default 30; 0: straight to STOP_COPY). */
@@ -73,10 +76,10 @@ export async function runMigration(options: RunOptions): Promise<RunResult> {
     // Only the two engines may hold the socket, so that a closed end means end of stream.
     (src.dataStream as {destroy?: () => void} | undefined)?.destroy?.();
     const dstEngine = dst;
-    srcCtl = await DeviceControl.open(src, source, options.sysfs.root);
+    srcCtl = await DeviceControl.open(src, source, options.sysfs, options.deviceInterface);
     const header = await buildHeader(options.sysfs, source, srcCtl.flags, await hostName(options.sysfs), await srcCtl.dataSize());
     await checkHeaderAgainst(options.sysfs, dest, header, options.headerCheck);
-    dstCtl = await DeviceControl.open(dstEngine, dest, options.sysfs.root);
+    dstCtl = await DeviceControl.open(dstEngine, dest, options.sysfs, options.deviceInterface);
     const s = srcCtl;
     const d = dstCtl;
     for (const [ctl, role] of [[s, 'source'], [d, 'destination']] as const) {

@@ -5,6 +5,7 @@ import {hostName} from '../enumerate/index.js';
 import {deviceArg} from './args.js';
 import {InputError} from '../errors.js';
 import {flagNames, MigState, stateName} from '../fsm/states.js';
+import type {DeviceInterfaceChoice} from '../enumerate/access.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
 import {Guard, TimeoutError} from './guard.js';
@@ -20,6 +21,8 @@ export type FinalState = 'running' | 'stop';
 
 export interface SaveOptions {
   sysfs: SysfsRoot;
+  /** How to open devices: `auto` (the group when the host offers it, else the cdev), `group` or `cdev`. */
+  deviceInterface?: DeviceInterfaceChoice;
   device: string;
   output: Endpoint;
   /** Bare device bytes instead of the framed, checksummed stream. */
@@ -76,7 +79,7 @@ export async function saveDevice(options: SaveOptions): Promise<SaveResult> {
   // Recovery only once we have moved the device: a source found in STOP is left alone.
   let touched = false;
   try {
-    control = await DeviceControl.open(engine, device, options.sysfs.root);
+    control = await DeviceControl.open(engine, device, options.sysfs, options.deviceInterface);
     const ctl = control;
     const start = await ctl.state();
     if (start !== MigState.RUNNING) {
