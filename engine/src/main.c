@@ -406,6 +406,13 @@ static int has_v1_region(uint32_t n) {
   return 0;
 }
 
+/* A failed step of open, named with its node (the caller's path). */
+static int fail_node(const req *r, int err, const char *what, const char *node) {
+  char m[1100];
+  snprintf(m, sizeof m, "%s %s%s", what, node, err == EBUSY ? " (in use by another process)" : "");
+  return fail_errno(r, err, m);
+}
+
 /* An absolute path from the caller, free of '.' and '..' (the caller resolved it). */
 static int arg_path(const req *r, const jobj *o, const char *k, const char **out) {
   int rc = arg_str(r, o, k, out);
@@ -442,9 +449,7 @@ fail:
   if (*devfd >= 0) close(*devfd);
   if (*iommufd >= 0) close(*iommufd);
   *devfd = *iommufd = -1;
-  char m[1100];
-  snprintf(m, sizeof m, "%s %s%s", what, node, e == EBUSY ? " (in use by another process)" : "");
-  return fail_errno(r, e, m);
+  return fail_node(r, e, what, node);
 }
 
 /* The caller resolved every path (vfio-mig's HostLayout): either the group and container, or
@@ -473,46 +478,49 @@ static int op_open(const req *r, const jobj *o) {
     FAIL(r, EINVAL, "BAD_REQUEST", "give 'group_path' and 'container_path', or 'cdev_path' and 'iommufd_path'");
   if (D.device >= 0) FAIL(r, EBUSY, "ALREADY_OPEN", "device %s is already open in this engine", D.name);
 
-  char path[2300];
   int container = -1, group = -1, device = -1;
   int e = 0;
-  const char *what = path;
+  const char *what = "open", *node = cpath;
   if (by_cdev) {
     if (open_cdev(r, cdev, iommu, &device, &container)) return -1;
     goto opened;
   }
-  snprintf(path, sizeof path, "open %s", cpath);
   container = open(cpath, O_RDWR | O_CLOEXEC);
   if (container < 0) { e = errno; goto fail; }
+  what = "VFIO_GET_API_VERSION";
   int api = ioctl(container, VME_VFIO_GET_API_VERSION);
-  if (api < 0) { e = errno; what = "VFIO_GET_API_VERSION"; goto fail; }
+  if (api < 0) { e = errno; goto fail; }
   if (api != VME_VFIO_API_VERSION) {
     close(container);
-    FAIL(r, EPROTONOSUPPORT, "API_VERSION", "unsupported VFIO API version %d", api);
+    FAIL(r, EPROTONOSUPPORT, "API_VERSION", "unsupported VFIO API version %d (%s)", api, cpath);
   }
   int ext = ioctl(container, VME_VFIO_CHECK_EXTENSION, VME_VFIO_TYPE1v2_IOMMU);
   if (ext <= 0) {
     close(container);
-    FAIL(r, EOPNOTSUPP, "NO_TYPE1V2", "the VFIO container does not support the Type1v2 IOMMU");
+    FAIL(r, EOPNOTSUPP, "NO_TYPE1V2", "the VFIO container %s does not support the Type1v2 IOMMU", cpath);
   }
+  what = "open";
+  node = gpath;
   group = open(gpath, O_RDWR | O_CLOEXEC);
-  if (group < 0) {
-    e = errno;
-    snprintf(path, sizeof path, "open %s%s", gpath, e == EBUSY ? " (in use by another process)" : "");
-    goto fail;
-  }
+  if (group < 0) { e = errno; goto fail; }
   struct vme_group_status gs = {sizeof gs, 0};
-  if (ioctl(group, VME_VFIO_GROUP_GET_STATUS, &gs) < 0) { e = errno; what = "VFIO_GROUP_GET_STATUS"; goto fail; }
+  what = "VFIO_GROUP_GET_STATUS";
+  if (ioctl(group, VME_VFIO_GROUP_GET_STATUS, &gs) < 0) { e = errno; goto fail; }
   if (!(gs.flags & VME_VFIO_GROUP_FLAGS_VIABLE)) {
     close(group);
     close(container);
     FAIL(r, EBUSY, "GROUP_NOT_VIABLE",
          "IOMMU group %s is not viable: every device in it must be bound to a VFIO driver", gpath);
   }
-  if (ioctl(group, VME_VFIO_GROUP_SET_CONTAINER, &container) < 0) { e = errno; what = "VFIO_GROUP_SET_CONTAINER"; goto fail; }
-  if (ioctl(container, VME_VFIO_SET_IOMMU, VME_VFIO_TYPE1v2_IOMMU) < 0) { e = errno; what = "VFIO_SET_IOMMU"; goto fail; }
+  what = "VFIO_GROUP_SET_CONTAINER";
+  if (ioctl(group, VME_VFIO_GROUP_SET_CONTAINER, &container) < 0) { e = errno; goto fail; }
+  what = "VFIO_SET_IOMMU";
+  node = cpath;
+  if (ioctl(container, VME_VFIO_SET_IOMMU, VME_VFIO_TYPE1v2_IOMMU) < 0) { e = errno; goto fail; }
+  what = "VFIO_GROUP_GET_DEVICE_FD";
+  node = gpath;
   device = ioctl(group, VME_VFIO_GROUP_GET_DEVICE_FD, name);
-  if (device < 0) { e = errno; what = "VFIO_GROUP_GET_DEVICE_FD"; goto fail; }
+  if (device < 0) { e = errno; goto fail; }
   (void)fcntl(device, F_SETFD, FD_CLOEXEC);
 
 opened:
@@ -562,7 +570,7 @@ fail:
   if (device >= 0) close(device);
   if (group >= 0) close(group);
   if (container >= 0) close(container);
-  return fail_errno(r, e, what);
+  return fail_node(r, e, what, node);
 }
 
 static int op_flags(const req *r, const jobj *o) {

@@ -203,3 +203,13 @@ describe('the CLI', () => {
     }
   });
 });
+
+describe('a device held by another process is refused before the engine opens it (exit 3, who holds it)', () => {
+  it.each([
+    ['cdev', CDEV_HOST, '/dev/vfio/devices/vfio0'],
+    ['group', fixtureHost('mtty'), '/dev/vfio/0'],
+  ])('%s', async (_way, root, node) => {
+    const error = await resolveDeviceAccess(new SysfsRoot(root), A).catch((e: unknown) => e);
+    expect(error).toMatchObject({exitCode: ExitCode.runtime, code: 'DEVICE_IN_USE', message: `${A}: in use: ${node} is held by pid 8120`});
+  });
+});

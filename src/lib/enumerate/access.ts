@@ -6,7 +6,7 @@
  */
 import {RuntimeFailure} from '../errors.js';
 import type {SysfsRoot} from '../sysfs/root.js';
-import {normalizeDeviceId, requireDevice, vfioIds} from './index.js';
+import {normalizeDeviceId, readVfioUsers, requireDevice, vfioIds} from './index.js';
 
 export const DEVICE_INTERFACES = ['group', 'cdev'] as const;
 export type DeviceInterface = (typeof DEVICE_INTERFACES)[number];
@@ -37,6 +37,17 @@ export interface DeviceAccess {
 export class NoDeviceInterfaceError extends RuntimeFailure {
   constructor(message: string, details: Record<string, unknown>) {
     super(message, 'NO_DEVICE_INTERFACE', details);
+  }
+}
+
+/**
+ * Another process holding the node: the kernel would refuse the open (EBUSY on a group, EINVAL
+ * from VFIO_DEVICE_BIND_IOMMUFD on a cdev, which says nothing); say who holds it instead.
+ */
+async function refuseHeld(sysfs: SysfsRoot, id: string, hostNode: string): Promise<void> {
+  const pids = (await readVfioUsers(sysfs, [hostNode])).get(hostNode);
+  if (pids?.length) {
+    throw new RuntimeFailure(`${id}: in use: ${hostNode} is held by pid ${pids.join(', ')}`, 'DEVICE_IN_USE', {device: id, node: hostNode, pids});
   }
 }
 
@@ -80,6 +91,7 @@ export async function resolveDeviceAccess(sysfs: SysfsRoot, device: string, choi
     if (!(await sysfs.exists(L.vfioContainer))) {
       fail(`${sysfs.pathOf(L.vfioContainer)} is missing: no VFIO container (kernel option VFIO_CONTAINER)`, sysfs.pathOf(L.vfioContainer));
     }
+    await refuseHeld(sysfs, id, L.vfioGroup(ifs.iommu_group!));
     return {device: id, interface: 'group', paths: {group_path: sysfs.pathOf(group), container_path: sysfs.pathOf(L.vfioContainer)}, interfaces: ifs};
   }
   if (ifs.vfio_dev === null) {
@@ -92,5 +104,6 @@ export async function resolveDeviceAccess(sysfs: SysfsRoot, device: string, choi
   if (!(await sysfs.exists(L.iommufd))) {
     fail(`${sysfs.pathOf(L.iommufd)} is missing: no iommufd (kernel option IOMMUFD)`, sysfs.pathOf(L.iommufd));
   }
+  await refuseHeld(sysfs, id, L.vfioCdev(ifs.vfio_dev!));
   return {device: id, interface: 'cdev', paths: {cdev_path: sysfs.pathOf(cdev), iommufd_path: sysfs.pathOf(L.iommufd)}, interfaces: ifs};
 }
