@@ -51,6 +51,9 @@ struct vme_attach_iommufd_pt {
   uint32_t flags;
   uint32_t pt_id;
 };
+_Static_assert(sizeof(struct vme_bind_iommufd) == 16 && sizeof(struct vme_ioas_alloc) == 12 &&
+                   sizeof(struct vme_attach_iommufd_pt) == 12,
+               "iommufd uAPI sizes");
 
 #define VME_VFIO_GROUP_FLAGS_VIABLE (1u << 0)
 
