@@ -7,6 +7,7 @@ import {fields} from '../../cli/render.js';
 import {interruptible} from '../../cli/interrupt.js';
 import {withEvents} from '../../cli/progress.js';
 import {resolveDeviceAccess} from '../../lib/enumerate/access.js';
+import {requireDevice} from '../../lib/enumerate/index.js';
 import {DEFAULT_MAX_DOWNTIME_MS, DEFAULT_PRECOPY_ROUNDS} from '../../lib/migrate/precopy.js';
 import {InputError} from '../../lib/errors.js';
 import {runMigration, type RunPair, type RunResult} from '../../lib/migrate/run.js';
@@ -59,12 +60,12 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
   };
 
   protected async execute(): Promise<Outcome<RunResult>> {
-    // Missing devices are usage errors (exit 2), found before the engine starts.
+    // Missing devices are usage errors (exit 2), found before the engine starts; then each
+    // device's way in (a missing node or a device in use: exit 3).
     const pairs = pairsOf(this.flags);
-    for (const p of pairs) {
-      await resolveDeviceAccess(this.sysfs(), p.source, this.flags['device-interface']);
-      await resolveDeviceAccess(this.sysfs(), p.dest, this.flags['device-interface']);
-    }
+    const devices = pairs.flatMap((p) => [p.source, p.dest]);
+    for (const d of devices) await requireDevice(this.sysfs(), d);
+    for (const d of devices) await resolveDeviceAccess(this.sysfs(), d, this.flags['device-interface']);
     const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
       runMigration({
         signal,
