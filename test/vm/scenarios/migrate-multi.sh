@@ -52,6 +52,3 @@ cli /tmp/mm-nop2p.json migrate run --pair "$np=$e1" --pair "$e2=$e3" --json
 expect_eq "no P2P in a multi run: exit 2" "$CLI_RC" 2
 jcheck "no P2P: NO_P2P names the device" /tmp/mm-nop2p.json "r.error.code === 'NO_P2P' && r.error.message.startsWith('$np: does not offer P2P')"
 expect_eq "no P2P: nothing moved" "$(state $np) $(state $e1) $(state $e2) $(state $e3)" "RUNNING RUNNING RUNNING RUNNING"
-cli /tmp/mm-single.json migrate run --source "$np" --dest "$e1" --json
-expect_eq "the same device alone migrates without P2P: exit" "$CLI_RC" 0
-check "e1 holds its memory" vmtest check "$e1" 143
