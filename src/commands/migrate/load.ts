@@ -17,7 +17,7 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
     'before touching the device; then RESUMING, each chunk verified before it reaches the device, STOP (the ' +
     'driver validates the state) and RUNNING. A corrupt or truncated stream, or state the driver rejects, ' +
     "resets the device and exits 3 (\"stream corrupt at byte N\"). SIGINT/SIGTERM/SIGHUP cancel the load and " +
-    'reset the device; if this process is killed the engine resets it on its own. A group stream (migrate save of ' +
+    'reset the device; if this process is killed the engine resets it on its own. A group stream file (not --in -; migrate save of ' +
     'several devices) takes one destination per device, in stream order: every one is checked against its device ' +
     'before any is touched and must offer P2P; all go to RESUMING, the devices are loaded one after the other, then ' +
     'all STOP, RUNNING_P2P and RUNNING together; any failure resets every destination. Every destination first has ' +

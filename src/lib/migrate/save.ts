@@ -118,6 +118,8 @@ export async function saveGroup(options: SaveGroupOptions): Promise<SaveGroupRes
   const several = devices.length > 1;
   const raw = options.raw === true;
   if (several && raw) throw new InputError('--raw holds one device: bare bytes cannot say where one device ends; save several without --raw', 'RAW_GROUP');
+  // Through a pipe a group load failed in the test bed (cause not found): files only until it is.
+  if (several && 'fd' in options.output) throw new InputError('several devices go to a file (--out FILE), not through a pipe', 'GROUP_PIPE');
   const emit = options.onEvent ?? (() => undefined);
   const toPath = 'path' in options.output ? path.resolve(options.output.path) : undefined;
   const partial = toPath ? `${toPath}.partial-${process.pid}` : undefined;
