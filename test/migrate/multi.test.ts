@@ -7,13 +7,13 @@ import {Ajv2020} from 'ajv/dist/2020.js';
 import {ExitCode} from '../../src/lib/errors.js';
 import {MigFlag, MigState} from '../../src/lib/fsm/states.js';
 import {InterruptedError} from '../../src/lib/migrate/guard.js';
-import {MigrationFailedError} from '../../src/lib/migrate/recover.js';
 import {runMigration} from '../../src/lib/migrate/run.js';
 import {loadDevice, loadGroup} from '../../src/lib/migrate/load.js';
 import {saveDevice, saveGroup} from '../../src/lib/migrate/save.js';
 import {prepareDevice} from '../../src/lib/prepare/apply.js';
 import {SysfsRoot} from '../../src/lib/sysfs/root.js';
 import {copyHost} from '../helpers/cli.js';
+import {failure} from '../helpers/migrate.js';
 import {ROOT} from '../engine/helpers.js';
 import {fixtureList} from '../compat/helpers.js';
 import {FakeDevice, FakeEngine} from './fake-engine.js';
@@ -93,15 +93,6 @@ function index(log: string[], entry: string): number {
   const i = log.indexOf(entry);
   if (i < 0) throw new Error(`${entry} not in ${log.join(' ')}`);
   return i;
-}
-
-async function failure(promise: Promise<unknown>): Promise<MigrationFailedError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(MigrationFailedError);
-  return error as MigrationFailedError;
 }
 
 describe('several pairs, all or nothing (QEMU order)', () => {
