@@ -46,6 +46,8 @@ log() { echo "vm-test: $*" >&2; }
 header() { sed -n "s/^# vmtest-$2: *//p" "$1" | head -1; }
 scenario_file() { if [[ "$1" == */* ]]; then echo "$REPO/$1.sh"; else echo "$HERE/scenarios/$1.sh"; fi; }
 all_scenarios() { for f in "$HERE"/scenarios/*.sh; do [[ "$f" == */lib.sh ]] || basename "$f" .sh; done; }
+# two guests at once (pair:<name>, test/vm/pair-scenarios/): pair.sh
+source "$HERE/pair.sh"
 
 if [[ "${VMTEST_LIST:-}" == 1 ]]; then
   for s in $(all_scenarios); do
@@ -53,6 +55,7 @@ if [[ "${VMTEST_LIST:-}" == 1 ]]; then
     n="$(header "$f" needs)"; k="$(header "$f" kernels)"
     echo "$s${n:+  needs: $n}${k:+  kernels: $k}"
   done
+  pair_list
   echo "bench/vm-save (not part of 'all')"
   exit 0
 fi
@@ -62,6 +65,8 @@ fi
 # ------------------------------------------------------------------- versions
 # kver_num 6.12.118+deb12-amd64 -> 6.12.118
 kver_num() { local v="${1%%[-+]*}"; echo "$v"; }
+# kver_mm 6.12.118+deb12-amd64 -> 6.12, 6.12-cdev -> 6.12 (a source package's version)
+kver_mm() { kver_num "$1" | cut -d. -f1,2; }
 # ver_ge A B: version A >= B (numeric fields)
 ver_ge() { [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" == "$2" ]]; }
 # kernel_ok KVER CONSTRAINTS: every ">=X", ">X", "<X", "<=X", "=X" holds
@@ -94,7 +99,7 @@ has_cdev() { grep -qx "CONFIG_VFIO_DEVICE_CDEV=y" "$(kernel_config "$1")" 2>/dev
 # the ways in to a VFIO device the kernel offers, for the guest's scenarios: group, cdev or group,cdev
 kernel_ifaces() { local i=(); has_group "$1" && i+=(group); has_cdev "$1" && i+=(cdev); (IFS=,; echo "${i[*]}"); }
 # the kernel source package of a kernel: /usr/src/linux-source-<major.minor>.tar.xz
-kernel_src() { local v; v="$(kver_num "$1")"; echo "/usr/src/linux-source-${v%.*}.tar.xz"; }
+kernel_src() { echo "/usr/src/linux-source-$(kver_mm "$1").tar.xz"; }
 
 # ------------------------------------------------------------------- packages
 KVERS_ASKED="${VMTEST_KVER:-}"
@@ -127,7 +132,7 @@ else
   for k in $KVERS_ASKED; do
     v="$(kver_num "$k")"
     if ver_ge "$v" "$MTTY_MIN" && [[ ! -f "$(kernel_src "$k")" ]]; then
-      need_pkgs+=("linux-source-${v%.*}")
+      need_pkgs+=("linux-source-$(kver_mm "$k")")
     fi
   done
 fi
@@ -177,6 +182,7 @@ if [[ "$SCEN" == all ]]; then
 else
   SCEN_LIST="${SCEN//,/ }"
 fi
+pair_take_names
 for s in $SCEN_LIST; do
   f="$(scenario_file "$s")"
   [[ -f "$f" ]] || die "no scenario $s (see VMTEST_LIST=1 $0)"
@@ -295,7 +301,7 @@ prepare_kernel() {
     mkdir -p "$kb/mtty"
     local src tarball; tarball="$(kernel_src "$k")"
     if [[ ! -f "$tarball" ]]; then
-      echo "mtty: no $tarball (install linux-source-$(kver_num "$k" | cut -d. -f1,2))" >"$kb/mtty/why"
+      echo "mtty: no $tarball (install linux-source-$(kver_mm "$k"))" >"$kb/mtty/why"
     elif ! src="$(mtty_source "$tarball")"; then
       echo "mtty: extracting samples/vfio-mdev/mtty.c from $tarball failed" >"$kb/mtty/why"
     else
@@ -383,6 +389,7 @@ boot_guest() {
 }
 
 for k in "${KVERS[@]}"; do
+  [[ -n "$SCEN_LIST" ]] || break  # only pair scenarios asked for
   kb="$BUILD/k/$k"
   mkdir -p "$kb"
   kt0=$(date +%s)
@@ -398,7 +405,7 @@ for k in "${KVERS[@]}"; do
     echo "kernel $k: 0 passed, 0 failed (no scenario applies)"
     continue
   fi
-  if ! prepare_kernel "$k" "$kb" >"$kb/setup.why"; then
+  if ! prepare_kernel_once "$k" "$kb" >"$kb/setup.why"; then
     kfail=$((kfail + 1)); echo "FAIL [$k] setup: $(cat "$kb/setup.why")"
     TOTAL_FAIL=$((TOTAL_FAIL + kfail))
     echo "kernel $k: 0 passed, $kfail failed"
@@ -457,5 +464,6 @@ for k in "${KVERS[@]}"; do
   echo "kernel $k: $kpass passed, $kfail failed ($ksecs s, ${#na[@]} not applicable)"
   TOTAL_PASS=$((TOTAL_PASS + kpass)); TOTAL_FAIL=$((TOTAL_FAIL + kfail))
 done
+pair_run
 echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
 ((TOTAL_FAIL == 0))

@@ -1,8 +1,10 @@
+import {resolveDeviceAccess, type DeviceAccess, type DeviceInterfaceChoice} from '../enumerate/access.js';
 import {ExitCode, VfioMigError} from '../errors.js';
 import {EngineError} from '../engine/errors.js';
 import type {OpArgs, OpName, OpResult, ProgressEvent} from '../engine/protocol.js';
 import {arcs, type Arc} from '../fsm/machine.js';
 import {MigFlag, MigState, type MigStateValue, stateName} from '../fsm/states.js';
+import type {SysfsRoot} from '../sysfs/root.js';
 
 /** What the policy needs of an engine: its request channel. Tests inject a simulated device. */
 export interface EngineLike {
@@ -40,6 +42,16 @@ export interface StepRecord {
   data_fd_opened?: boolean;
 }
 
+/** When each step was taken, across every device of the process: a group's report lists its
+ * devices' steps in the order they happened, so the QEMU order can be read from it. */
+const stepSequence = new WeakMap<StepRecord, number>();
+let nextStep = 0;
+
+/** The steps of several devices, merged in the order they were taken. */
+export function stepsInOrder(controls: readonly DeviceControl[]): StepRecord[] {
+  return controls.flatMap((c) => c.steps).sort((a, b) => (stepSequence.get(a) ?? 0) - (stepSequence.get(b) ?? 0));
+}
+
 /**
  * One opened device behind an engine: moves it one kernel arc at a time, so a failure is
  * located to its arc and the state after it is read back (a failed SET leaves the device
@@ -51,11 +63,14 @@ export class DeviceControl {
     readonly engine: EngineLike,
     readonly device: string,
     readonly flags: number,
+    /** How the device was opened (group or cdev) and what it offers. */
+    readonly access: DeviceAccess,
   ) {}
 
-  static async open(engine: EngineLike, device: string, sysfsRoot: string): Promise<DeviceControl> {
+  static async open(engine: EngineLike, device: string, sysfs: SysfsRoot, choice: DeviceInterfaceChoice = 'auto'): Promise<DeviceControl> {
+    const access = await resolveDeviceAccess(sysfs, device, choice);
     // Armed: if this process dies, the engine puts back what it did to the device.
-    const opened = await engine.request('open', {device, sysfs_root: sysfsRoot, undo_on_abandon: true});
+    const opened = await engine.request('open', {device: access.device, ...access.paths, undo_on_abandon: true});
     if (opened.migration_v1_region === true) {
       throw new VfioMigError(
         `${device}: the device offers only the deprecated v1 migration region (Linux 5.8 to 5.17, removed in 5.18), which vfio-mig does not speak; ` +
@@ -71,7 +86,7 @@ export class DeviceControl {
         'NOT_MIGRATABLE',
       );
     }
-    return new DeviceControl(engine, device, opened.migration_flags);
+    return new DeviceControl(engine, device, opened.migration_flags, access);
   }
 
   has(flag: number): boolean {
@@ -99,10 +114,10 @@ export class DeviceControl {
       try {
         const result = await this.engine.request('set_state', {state: arc.to});
         opened = result.data_fd_opened;
-        this.steps.push({device: this.device, from: stateName(arc.from), to: stateName(arc.to), ok: true, data_fd_opened: opened});
+        this.record({device: this.device, from: stateName(arc.from), to: stateName(arc.to), ok: true, data_fd_opened: opened});
       } catch (error) {
         if (!(error instanceof EngineError)) throw error;
-        this.steps.push({device: this.device, from: stateName(arc.from), to: stateName(arc.to), ok: false, errno: error.errnoName});
+        this.record({device: this.device, from: stateName(arc.from), to: stateName(arc.to), ok: false, errno: error.errnoName});
         const after = (error.deviceState ?? undefined) as MigStateValue | undefined;
         throw new ArcFailedError(this.device, arc, error, after ?? (await this.stateOrUndefined()));
       }
@@ -112,7 +127,12 @@ export class DeviceControl {
 
   async reset(): Promise<void> {
     await this.engine.request('reset', {});
-    this.steps.push({device: this.device, from: '*', to: 'RESET', ok: true});
+    this.record({device: this.device, from: '*', to: 'RESET', ok: true});
+  }
+
+  private record(step: StepRecord): void {
+    stepSequence.set(step, nextStep++);
+    this.steps.push(step);
   }
 
   /** MIG_DATA_SIZE, or undefined when the device or kernel does not offer it (ENOTTY). */

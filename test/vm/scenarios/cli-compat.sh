@@ -1,4 +1,3 @@
-# vmtest-needs: group
 # vfio-mig params/compat/select between the driver's types.
 need_cli
 s=$(mk gfx-8GB)

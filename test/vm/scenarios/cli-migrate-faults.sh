@@ -1,4 +1,3 @@
-# vmtest-needs: group
 # vfio-mig migrate run with every injected fault: the command fails with the documented exit
 # code (3: devices usable; 4: a device went to ERROR and was reset), and afterwards the source
 # is RUNNING with its memory intact, the destination RUNNING (reset), no device in ERROR.

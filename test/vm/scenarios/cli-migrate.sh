@@ -1,4 +1,3 @@
-# vmtest-needs: group
 # vfio-mig migrate caps/save/load/verify/run against the real driver: 4 KiB and 256 MiB
 # round trips with memory compared, PRE_COPY rounds, a corrupted stream rejected.
 need_cli

@@ -1,4 +1,3 @@
-# vmtest-needs: group
 # vfio-mig prepare killed between two writes on real sysfs attributes: the next prepare rolls
 # the first write back (read back from the driver), then prepares. The pause comes from the
 # test hook VFIO_MIG_TEST_PAUSE, which is ignored for the root `/`: the root is given as a

@@ -1,4 +1,3 @@
-# vmtest-needs: group
 # vfio-mig prepare: EBUSY on an open destination, a refused combination rolled back, then a real
 # prepare whose destination accepts the source's saved state.
 need_cli

@@ -1,4 +1,3 @@
-# vmtest-needs: group
 # vfio-mig probe on the reference driver (PRE_COPY offered by the driver itself, so 6.1 too):
 # compatible gfx-4GB -> gfx-4GB through a scratch mdev created and removed, and through a probe
 # file onto a free device; refused (EINVAL from write()) when the driver checks its header on

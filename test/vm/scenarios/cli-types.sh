@@ -1,4 +1,3 @@
-# vmtest-needs: group
 # vfio-mig types/list/show/validate against the real driver; mdevctl agrees on types and free instances.
 need_cli
 a=$(mk gfx-4GB); n=$(mk nic)

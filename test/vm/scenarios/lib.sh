@@ -105,10 +105,41 @@ jcheck() {
 jcheck_now() { $JQ check "$@" || exit 1; }
 jflush() { [ -s "$JQ_QUEUE" ] || return 0; echo "--- deferred JSON checks:"; $JQ batch "$JQ_QUEUE"; _rc=$?; rm -f "$JQ_QUEUE" /tmp/jq.snap.*; return $_rc; }
 jget() { $JQ get "$@"; }
+# open_req DEVICE [',"id":1']: the engine's open request with the paths vfio-mig resolves
+# (enumerate/access.ts, auto): the group when /dev/vfio/<group> exists, else the device cdev.
+open_req() {
+  _d=/sys/bus/mdev/devices/$1; [ -e "$_d" ] || _d=/sys/bus/pci/devices/$1
+  _g=$(readlink "$_d/iommu_group" 2>/dev/null); _g=${_g##*/}
+  if [ -n "$_g" ] && [ -e "/dev/vfio/$_g" ]; then
+    printf '{"op":"open","device":"%s","group_path":"/dev/vfio/%s","container_path":"/dev/vfio/vfio"%s}' "$1" "$_g" "${2-}"
+  else
+    _c=$(ls "$_d/vfio-dev" 2>/dev/null | head -n 1)
+    printf '{"op":"open","device":"%s","cdev_path":"/dev/vfio/devices/%s","iommufd_path":"/dev/iommu"%s}' "$1" "$_c" "${2-}"
+  fi
+}
+
 # engine OUT REQUEST...: run the engine with one JSON request per argument; responses in OUT
 engine() {
   _o="$1"; shift
   for _r in "$@"; do printf '%s\n' "$_r"; done | "$ENGINE" >"$_o"; ENGINE_RC=$?
   echo "+ engine: $# requests, exit $ENGINE_RC"; cat "$_o" | grep -v '"event"' | cut -c1-400
   return 0
+}
+
+# mcase DESC WANT_EXIT KNOBS -- CLI ARGS...: one CLI run of the fault matrix under the knobs,
+# timed, one CASE line; then source $s and destination $d must be RUNNING. Counts in $n.
+mcase() {
+  desc="$1"; want="$2"; knobs="$3"; shift 4
+  n=$((n + 1))
+  disarm
+  arm faults_fired=0 $knobs
+  t0=$(date +%s%N)
+  cli "/tmp/mf$n.json" "$@" --json
+  t1=$(date +%s%N)
+  echo "CASE $desc: exit $CLI_RC, wall $(( (t1 - t0) / 1000000 )) ms"
+  disarm
+  expect_eq "$desc: exit code" "$CLI_RC" "$want"
+  expect_eq "$desc: source state" "$(state $s)" RUNNING
+  expect_eq "$desc: destination state" "$(state $d)" RUNNING
+  jcheck "$desc: reported as a failure" "/tmp/mf$n.json" 'r.status === "error" && r.exitCode !== 0'
 }

@@ -1,4 +1,3 @@
-# vmtest-needs: group
 # SIGINT and SIGKILL of the CLI in each phase (PRE_COPY, STOP_COPY, RESUMING): the CLI (or,
 # when killed, the engines on their own) leaves the source RUNNING with its memory intact,
 # the destination reset, no partial file. A stall knob holds each phase long enough to hit.

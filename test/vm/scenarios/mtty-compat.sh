@@ -1,4 +1,4 @@
-# vmtest-needs: mtty group
+# vmtest-needs: mtty
 # Compatibility for a device without vendor metadata (issue #11): the upstream mtty sample
 # publishes nothing, so params/compat/select decide by the device's kernel identity and the
 # shipped `mtty` rule set: mtty-2 -> mtty-2 compatible (exit 0), mtty-2 -> mtty-1 not (exit 1)

@@ -1,4 +1,4 @@
-# vmtest-needs: mtty group
+# vmtest-needs: mtty
 # The kernel's sample driver mtty through the CLI: types, list and show see its parent, its
 # two types (one and two ports) and its devices; mdevctl agrees on the free ports.
 need_cli

@@ -1,4 +1,4 @@
-# vmtest-needs: mtty group
+# vmtest-needs: mtty
 # The CLI against the upstream mtty sample: migrate caps, a save/load round trip and a live
 # migrate run with the UART scratch registers of both ports compared on the destination.
 # mtty keeps its migration state across close (no reset on open): a save leaves the source

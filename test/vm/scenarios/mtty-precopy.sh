@@ -1,4 +1,4 @@
-# vmtest-needs: mtty group
+# vmtest-needs: mtty
 # PRE_COPY on mtty through the kernel's own core (6.7+): save with PRE_COPY rounds (mtty's
 # initial bytes are its header; it reports no dirty bytes), load, registers compared; and a
 # live run with a PRE_COPY round.

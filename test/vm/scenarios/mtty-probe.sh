@@ -1,4 +1,4 @@
-# vmtest-needs: mtty group
+# vmtest-needs: mtty
 # vfio-mig probe on the kernel's own mtty sample: compatible mtty-2 -> mtty-2, not compatible
 # mtty-2 -> mtty-1 with mtty's own errno (EFAULT: write() refuses the header's port count),
 # through a scratch mdev created and removed, through a probe file, and onto a free device. The

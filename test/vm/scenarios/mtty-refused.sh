@@ -1,4 +1,4 @@
-# vmtest-needs: mtty group
+# vmtest-needs: mtty
 # An mtty-2 state into an mtty-1: refused by the CLI's header check, and by the kernel driver
 # itself when loaded raw (mtty fails the data_fd write); both devices work afterwards.
 need_cli

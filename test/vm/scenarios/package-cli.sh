@@ -1,4 +1,3 @@
-# vmtest-needs: group
 # vmtest-kernels: =6.1
 # The cli-migrate scenario again, with the CLI a user installs (issue #16): run.sh packs this
 # checkout (`npm pack`) and installs the tarball as `npm install -g` does, into
