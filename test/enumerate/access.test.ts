@@ -106,8 +106,22 @@ describe('a way that is not there: one line naming the node and the kernel optio
   it("--device-interface cdev on Debian's kernels: VFIO_DEVICE_CDEV", async () => {
     const root = fixtureHost('mtty');
     expect((await failure(resolveDeviceAccess(new SysfsRoot(root), B, 'cdev'))).message).toBe(
-      `${B}: ${root}/sys/bus/mdev/devices/${B}/vfio-dev has no vfio<N>: no VFIO device cdev (kernel option VFIO_DEVICE_CDEV)`,
+      `${B}: ${root}/sys/bus/mdev/devices/${B}/vfio-dev has no vfio<N> with a dev number: no VFIO device cdev (kernel option VFIO_DEVICE_CDEV)`,
     );
+  });
+
+  it('vfio-dev/vfioN without a dev number (6.1+ without VFIO_DEVICE_CDEV, as the bed saw): no cdev', async () => {
+    const root = await copyOf(fixtureHost('mtty'));
+    const entry = path.join(root, MDEV_DIR, B, 'vfio-dev/vfio1');
+    await mkdir(entry, {recursive: true});
+    await writeFile(path.join(entry, 'uevent'), 'MAJOR=\n');
+    const sysfs = new SysfsRoot(root);
+    expect(await deviceInterfaces(sysfs, B)).toEqual({iommu_group: 1, vfio_dev: null, offered: ['group'], auto: 'group'});
+    expect((await readDevice(sysfs, B)).vfio_dev).toBeUndefined();
+    expect((await failure(resolveDeviceAccess(sysfs, B, 'cdev'))).code).toBe('NO_DEVICE_INTERFACE');
+    // the same entry with the cdev's dev number: offered
+    await writeFile(path.join(entry, 'dev'), '238:1\n');
+    expect((await deviceInterfaces(sysfs, B)).offered).toEqual(['group', 'cdev']);
   });
 
   it('no /dev/iommu: IOMMUFD; no cdev node: devtmpfs', async () => {

@@ -95,7 +95,7 @@ export async function resolveDeviceAccess(sysfs: SysfsRoot, device: string, choi
     return {device: id, interface: 'group', paths: {group_path: sysfs.pathOf(group), container_path: sysfs.pathOf(L.vfioContainer)}, interfaces: ifs};
   }
   if (ifs.vfio_dev === null) {
-    fail(`${sysfs.pathOf(L.vfioDevDir(dir))} has no vfio<N>: no VFIO device cdev (kernel option VFIO_DEVICE_CDEV)`, sysfs.pathOf(L.vfioDevDir(dir)));
+    fail(`${sysfs.pathOf(L.vfioDevDir(dir))} has no vfio<N> with a dev number: no VFIO device cdev (kernel option VFIO_DEVICE_CDEV)`, sysfs.pathOf(L.vfioDevDir(dir)));
   }
   const cdev = L.vfioCdevNode(ifs.vfio_dev!);
   if (!(await sysfs.exists(cdev))) {

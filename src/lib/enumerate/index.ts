@@ -246,9 +246,13 @@ async function groupOf(sysfs: SysfsRoot, dir: string): Promise<number | undefine
   return intOrUndefined(await sysfs.linkName(layout.iommuGroupLink(dir)));
 }
 
-/** `vfio<N>` from a device's `vfio-dev/` (the kernel has VFIO_DEVICE_CDEV), or undefined. */
+/**
+ * The device cdev `vfio<N>` from a device's `vfio-dev/`, or undefined. Kernels 6.1+ list
+ * `vfio-dev/vfio<N>` without a cdev; only VFIO_DEVICE_CDEV gives it a `dev` number.
+ */
 async function vfioDevOf(sysfs: SysfsRoot, dir: string): Promise<string | undefined> {
-  return (await sysfs.listOptional(layout.vfioDevDir(dir))).find((e) => /^vfio\d+$/.test(e.name))?.name;
+  const name = (await sysfs.listOptional(layout.vfioDevDir(dir))).find((e) => /^vfio\d+$/.test(e.name))?.name;
+  return name !== undefined && (await sysfs.exists(layout.vfioDevNumber(dir, name))) ? name : undefined;
 }
 
 /** A device's IOMMU group (`iommu_group` link) and its VFIO cdev (`vfio-dev/vfio<N>`), where present. */

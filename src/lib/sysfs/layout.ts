@@ -93,9 +93,17 @@ export class HostLayout {
     return `${deviceDir}/iommu_group`;
   }
 
-  /** A device's `vfio-dev/` directory: one `vfio<N>` entry when the kernel offers the cdev. */
+  /**
+   * A device's `vfio-dev/` directory: one `vfio<N>` entry on every kernel since 6.1, a cdev
+   * only when that entry has a `dev` number (VFIO_DEVICE_CDEV; see vfioDevNumber).
+   */
   vfioDevDir(deviceDir: string): string {
     return `${deviceDir}/vfio-dev`;
+  }
+
+  /** `vfio-dev/vfio<N>/dev` (major:minor): there only when the kernel made the device cdev. */
+  vfioDevNumber(deviceDir: string, name: string): string {
+    return `${this.vfioDevDir(deviceDir)}/${name}/dev`;
   }
 
   procFdDir(pid: string): string {

@@ -38,10 +38,14 @@ fi
 if has_iface cdev; then
   n=$(ls "/sys/bus/mdev/devices/$u1/vfio-dev" 2>/dev/null)
   check "mdev $u1 has a vfio-dev/vfioN ($n)" expr "$n" : 'vfio[0-9][0-9]*$'
+  check "vfio-dev/$n has a dev number (the cdev's)" test -s "/sys/bus/mdev/devices/$u1/vfio-dev/$n/dev"
   check "/dev/vfio/devices/$n exists" test -c "/dev/vfio/devices/$n"
   check "/dev/iommu exists" test -c /dev/iommu
 else
-  check "mdev $u1 has no vfio-dev/ (no cdev)" test ! -e "/sys/bus/mdev/devices/$u1/vfio-dev"
+  # 6.1+ list vfio-dev/vfioN anyway; without VFIO_DEVICE_CDEV it has no dev number and no node
+  n=$(ls "/sys/bus/mdev/devices/$u1/vfio-dev" 2>/dev/null)
+  check "mdev $u1: vfio-dev/${n:-(none)} has no dev number (no cdev)" test ! -e "/sys/bus/mdev/devices/$u1/vfio-dev/$n/dev"
+  check "no /dev/vfio/devices/ (no cdev)" test ! -e "/dev/vfio/devices/${n:-vfio0}"
 fi
 expect_eq "mdev_type link" "$(basename "$(readlink /sys/bus/mdev/devices/$u1/mdev_type)")" vmref-gfx-8GB
 rm_mdev "$u2"
