@@ -9,6 +9,7 @@ import {execute, settings} from '@oclif/core';
 
 import Affinity from '../commands/affinity.js';
 import Compat from '../commands/compat.js';
+import Completion from '../commands/completion.js';
 import EngineBuild from '../commands/engine/build.js';
 import EnginePath from '../commands/engine/path.js';
 import FsmPath from '../commands/fsm/path.js';
@@ -38,6 +39,7 @@ import {escapeControls} from './render.js';
 export const COMMANDS = {
   affinity: Affinity,
   compat: Compat,
+  completion: Completion,
   'engine:build': EngineBuild,
   'engine:path': EnginePath,
   'fsm:path': FsmPath,

@@ -2,8 +2,8 @@ import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
+import {escapeField} from '../cli/render.js';
 import {type AffinityResult, affinityFor} from '../lib/fleet/affinity.js';
-import {printable} from '../lib/fleet/host.js';
 import {DEFAULT_MAX_UNITS} from '../lib/fleet/labels.js';
 import {fleetSource} from '../lib/fleet/source.js';
 import {sourceRef, type SourceRef} from '../lib/compat/index.js';
@@ -39,8 +39,8 @@ export default class Affinity extends BaseCommand<typeof Affinity, AffinityComma
       result,
       exitCode: result.satisfiable ? 0 : 1,
       human: () => {
-        const head = `# vfio-mig affinity for ${printable(list.model)} from ${printable(list.source.host)} ${printable(list.source.device)}`;
-        const why = result.satisfiable ? [] : [`# no host can take it: ${printable(result.reason ?? '')}`];
+        const head = `# vfio-mig affinity for ${escapeField(list.model)} from ${escapeField(list.source.host)} ${escapeField(list.source.device)}`;
+        const why = result.satisfiable ? [] : [`# no host can take it: ${escapeField(result.reason ?? '')}`];
         return [head, ...why, toYaml({nodeAffinity: result.nodeAffinity}).trimEnd()].join('\n');
       },
     };

@@ -4,7 +4,7 @@ import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
-import {showValue} from '../cli/render.js';
+import {escapeField, showValue} from '../cli/render.js';
 import {type CompatResult, checkCompat, type Reason, type SourceRef} from '../lib/compat/index.js';
 import {describeBasis, identityLabel, ruleSetsFor} from '../lib/rules/index.js';
 import {shippedRulesDir} from '../lib/rules/ruleset.js';
@@ -28,16 +28,16 @@ function shortPath(file: string): string {
 export function reasonLines(reasons: Reason[], indent = '  '): string[] {
   const width = Math.max(0, ...reasons.map((r) => r.code.length));
   return reasons.map((r) => {
-    let line = `${indent}${r.code.padEnd(width)}  ${r.message}`;
+    let line = `${indent}${r.code.padEnd(width)}  ${escapeField(r.message)}`;
     return line;
   });
 }
 
 function render(r: CompatResult): string {
-  const src = `${sourceLabel(r.source)} from ${r.source.host} ${r.source.device}`;
+  const src = `${escapeField(sourceLabel(r.source))} from ${escapeField(r.source.host)} ${escapeField(r.source.device)}`;
   const d = r.destination;
-  const dst = `${d.host} ${d.kind === 'device' ? `device ${d.device}` : 'type'}${d.type_id ? ` ${d.parent}/${d.type_id}` : ''}`;
-  const lines = [`${r.compatible ? 'compatible' : 'NOT compatible'}: ${src} -> ${dst}`, `basis: ${describeBasis(r.basis)}${r.basis.file ? ` (${shortPath(r.basis.file)})` : ''}`];
+  const dst = escapeField(`${d.host} ${d.kind === 'device' ? `device ${d.device}` : 'type'}${d.type_id ? ` ${d.parent}/${d.type_id}` : ''}`);
+  const lines = [`${r.compatible ? 'compatible' : 'NOT compatible'}: ${src} -> ${dst}`, `basis: ${escapeField(describeBasis(r.basis))}${r.basis.file ? ` (${escapeField(shortPath(r.basis.file))})` : ''}`];
   if (r.reasons.length > 0) lines.push('reasons:', ...reasonLines(r.reasons));
   if (r.warnings.length > 0) lines.push('warnings:', ...reasonLines(r.warnings));
   return lines.join('\n');

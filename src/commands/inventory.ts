@@ -4,6 +4,7 @@ import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
+import {escapeField} from '../cli/render.js';
 import {InputError} from '../lib/errors.js';
 import {readInventory} from '../lib/enumerate/index.js';
 import type {Inventory} from '../lib/model/types.js';
@@ -37,7 +38,7 @@ export default class InventoryCommand extends BaseCommand<typeof InventoryComman
       human: () =>
         out === undefined
           ? text
-          : `wrote ${out}: host ${inventory.host}, ${inventory.types.length} types, ${inventory.devices.length} devices`,
+          : `wrote ${escapeField(out)}: host ${escapeField(inventory.host)}, ${inventory.types.length} types, ${inventory.devices.length} devices`,
     };
   }
 }

@@ -2,8 +2,9 @@ import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
+import {escapeField} from '../cli/render.js';
 import {InputError, RuntimeFailure} from '../lib/errors.js';
-import {fleetHost, printable} from '../lib/fleet/host.js';
+import {fleetHost} from '../lib/fleet/host.js';
 import {DEFAULT_MAX_UNITS, hostLabels, TooManyUnits} from '../lib/fleet/labels.js';
 import {LABEL_NAMESPACE} from '../lib/fleet/names.js';
 import {DEFAULT_FEATURES_DIR, parseDuration, renderFeatureFile, writeAtomic} from '../lib/fleet/nfd.js';
@@ -70,7 +71,7 @@ export default class Labels extends BaseCommand<typeof Labels, LabelsResult> {
       human: () =>
         file === null
           ? text
-          : `wrote ${printable(file)}: ${labels.size} labels for ${printable(inv.host)}, ${facts.units.length} units, ${result.bytes} bytes, expires ${result.expiry}`,
+          : `wrote ${escapeField(file)}: ${labels.size} labels for ${escapeField(inv.host)}, ${facts.units.length} units, ${result.bytes} bytes, expires ${result.expiry}`,
     };
   }
 }

@@ -4,6 +4,7 @@ import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
+import {escapeField} from '../cli/render.js';
 import {InputError} from '../lib/errors.js';
 import type {ParamList} from '../lib/model/types.js';
 import {identityLabel} from '../lib/rules/index.js';
@@ -40,14 +41,14 @@ export default class Params extends BaseCommand<typeof Params, ParamList> {
     const text = out === undefined ? await serializeDocument(list, fmt) : '';
     const count =
       list.scheme === 'v3'
-        ? `${list.model}, ${Object.keys(list.params).length} parameters`
+        ? `${escapeField(list.model)}, ${Object.keys(list.params).length} parameters`
         : list.scheme === 'v4'
-          ? `${list.model}, version ${list.version}`
-          : `no vendor metadata: identity ${identityLabel(list.identity)}`;
+          ? `${escapeField(list.model)}, version ${escapeField(list.version)}`
+          : `no vendor metadata: identity ${escapeField(identityLabel(list.identity))}`;
     return {
       result: list,
       exitCode: 0,
-      human: () => (out === undefined ? text : `wrote ${out}: ${count} (from ${list.source.host} ${list.source.device})`),
+      human: () => (out === undefined ? text : `wrote ${escapeField(out)}: ${count} (from ${escapeField(list.source.host)} ${escapeField(list.source.device)})`),
     };
   }
 }

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
-import {showValue, table} from '../cli/render.js';
+import {escapeField, showValue, table} from '../cli/render.js';
 import {readParamListFile} from '../lib/paramlist/index.js';
 import {type PrepareHooks, prepareDevice, prepareError, type PrepareResult} from '../lib/prepare/index.js';
 import {describeBasis, ruleSetsFor} from '../lib/rules/index.js';
@@ -37,11 +37,11 @@ function testHooks(sysfs: SysfsRoot): PrepareHooks | undefined {
 function render(r: PrepareResult): string {
   const head =
     r.status === 'prepared'
-      ? `prepared ${r.device} on ${r.host}: ${r.writes} write(s)`
+      ? `prepared ${r.device} on ${escapeField(r.host)}: ${r.writes} write(s)`
       : r.status === 'dry_run'
-        ? `plan for ${r.device} on ${r.host} (dry run, nothing written): ${r.writes} write(s)`
-        : `NOT compatible: ${r.device} on ${r.host}; nothing written`;
-  const lines = [head, `basis: ${describeBasis(r.basis)}`];
+        ? `plan for ${r.device} on ${escapeField(r.host)} (dry run, nothing written): ${r.writes} write(s)`
+        : `NOT compatible: ${r.device} on ${escapeField(r.host)}; nothing written`;
+  const lines = [head, `basis: ${escapeField(describeBasis(r.basis))}`];
   if (r.compatible && r.scheme === 'none') lines.push('nothing to write: the driver publishes no migration parameters; its own header check decides at RESUMING');
   if (r.steps.length > 0) {
     lines.push(

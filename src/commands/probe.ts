@@ -6,7 +6,7 @@ import path from 'node:path';
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
-import {fields} from '../cli/render.js';
+import {escapeField, fields} from '../cli/render.js';
 import {InputError} from '../lib/errors.js';
 import {checkInputFile} from '../lib/format/input.js';
 import {
@@ -22,14 +22,6 @@ import {
 export interface ProbeResult {
   capture: CaptureResult | null;
   verdict: ProbeVerdict | null;
-}
-
-/** Text from sysfs or a file, shown to people: control and bidi characters escaped. */
-function esc(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\\]/g, (c) =>
-    c === '\\' ? '\\\\' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
 }
 
 export default class Probe extends BaseCommand<typeof Probe, ProbeResult> {
@@ -113,17 +105,17 @@ export function renderProbe(r: ProbeResult): string {
         ['read', `${c.bytes} bytes in ${c.mode === 'pre_copy' ? 'PRE_COPY' : 'STOP_COPY'}${c.initial_bytes === null ? '' : ` (initial bytes ${c.initial_bytes}${c.truncated ? `, capped at ${c.max_bytes}` : ''})`}`],
         ['source states', c.source_states.join(' -> ')],
         ['stopped for', c.stopped_ms === undefined ? undefined : `${c.stopped_ms} ms`],
-        ['probe file', c.file === null ? undefined : esc(c.file)],
+        ['probe file', c.file === null ? undefined : escapeField(c.file)],
       ]),
     );
   }
   const v = r.verdict;
   if (v) {
-    const dest = v.destination.kind === 'type' ? `type ${esc(`${v.destination.parent}/${v.destination.type_id}`)}` : `device ${v.destination.device}`;
+    const dest = v.destination.kind === 'type' ? `type ${escapeField(`${v.destination.parent}/${v.destination.type_id}`)}` : `device ${v.destination.device}`;
     lines.push(
-      `${v.compatible ? 'compatible' : 'NOT compatible'} (the destination's driver judged): ${esc(v.source.host)}/${v.source.device} -> ${esc(v.destination.host)} ${dest}`,
+      `${v.compatible ? 'compatible' : 'NOT compatible'} (the destination's driver judged): ${escapeField(v.source.host)}/${escapeField(v.source.device)} -> ${escapeField(v.destination.host)} ${dest}`,
     );
-    for (const reason of v.reasons) lines.push(`  ${reason.code}  ${esc(reason.message)}`);
+    for (const reason of v.reasons) lines.push(`  ${reason.code}  ${escapeField(reason.message)}`);
     lines.push(
       fields([
         ['scratch', `${v.scratch.device}${v.scratch.created ? ` (created${v.scratch.removed ? ', removed' : ', NOT removed'})` : ''}, ${v.scratch.final_state} after reset`],

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
-import {table} from '../cli/render.js';
+import {escapeField, table} from '../cli/render.js';
 import {resolveSource} from '../lib/compat/resolve.js';
 import {readInventory} from '../lib/enumerate/index.js';
 import {readInventoryFiles} from '../lib/inventory/index.js';
@@ -16,7 +16,7 @@ function shortBasis(b: Basis): string {
 }
 
 function render(r: SelectResult, all: boolean): string {
-  const src = `${sourceLabel(r.source)} from ${r.source.host} ${r.source.device}`;
+  const src = `${escapeField(sourceLabel(r.source))} from ${escapeField(r.source.host)} ${escapeField(r.source.device)}`;
   const lines = [
     `source: ${src}`,
     `considered ${r.considered.hosts} host(s), ${r.considered.types} type(s), ${r.considered.devices} device(s): ${r.considered.candidates} candidate(s)${r.candidates.length < r.considered.candidates ? `, best ${r.candidates.length} shown` : ''}`,
@@ -37,12 +37,12 @@ function render(r: SelectResult, all: boolean): string {
       ),
     );
   }
-  for (const c of r.candidates) for (const w of c.warnings) lines.push(`warning #${c.rank}: ${w.code} ${w.message}`);
+  for (const c of r.candidates) for (const w of c.warnings) lines.push(`warning #${c.rank}: ${w.code} ${escapeField(w.message)}`);
   if (all && r.rejected) {
     lines.push('rejected:');
     for (const x of r.rejected) {
-      const what = `${x.host} ${x.type_id ?? '-'}${x.device ? ` ${x.device}` : ''}`;
-      lines.push(`  ${what} (${describeBasis(x.basis)}): ${x.reasons.map((reason) => `${reason.code} ${reason.message}`).join('; ')}`);
+      const what = escapeField(`${x.host} ${x.type_id ?? '-'}${x.device ? ` ${x.device}` : ''}`);
+      lines.push(`  ${what} (${escapeField(describeBasis(x.basis))}): ${x.reasons.map((reason) => `${reason.code} ${escapeField(reason.message)}`).join('; ')}`);
     }
   }
   return lines.join('\n');

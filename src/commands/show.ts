@@ -2,7 +2,7 @@ import {Args} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
-import {fields, showValue} from '../cli/render.js';
+import {escapeField, fields, showValue} from '../cli/render.js';
 import {deviceType, findTypes, isSysfsName, normalizeDeviceId, readDevice, readDevices, readTypes} from '../lib/enumerate/index.js';
 import {InputError} from '../lib/errors.js';
 import type {MdevType, VfioDevice} from '../lib/model/types.js';
@@ -28,19 +28,19 @@ function describeDevice(device: VfioDevice, type: MdevType | null): string {
   ];
   const m = device.migration;
   if (m?.scheme === 'v3') {
-    lines.push(`model: ${m.model}`, 'migration parameters:');
-    for (const [k, v] of Object.entries(m.values)) lines.push(`  ${k} = ${showValue(v)}`);
+    lines.push(`model: ${escapeField(m.model)}`, 'migration parameters:');
+    for (const [k, v] of Object.entries(m.values)) lines.push(`  ${escapeField(k)} = ${showValue(v)}`);
   } else if (m?.scheme === 'v4') {
-    lines.push(`model: ${m.model}`, `version: ${m.version}`);
+    lines.push(`model: ${escapeField(m.model)}`, `version: ${escapeField(m.version)}`);
   }
   if (device.kind === 'pci' && device.nvidia) {
     const cur = device.nvidia.current_vgpu_type;
-    lines.push(`current vGPU type: ${cur ? `${cur.id} (${cur.name})` : 'none'}`, 'creatable vGPU types:');
-    for (const t of device.nvidia.creatable_vgpu_types) lines.push(`  ${t.id}  ${t.name}`);
+    lines.push(`current vGPU type: ${cur ? escapeField(`${cur.id} (${cur.name})`) : 'none'}`, 'creatable vGPU types:');
+    for (const t of device.nvidia.creatable_vgpu_types) lines.push(`  ${t.id}  ${escapeField(t.name)}`);
   }
   const meta = type ?? (device.kind === 'pci' && device.type_migration ? {migration: device.type_migration, problems: []} : null);
   if (meta) lines.push('type metadata:', describeTypeMigration(meta));
-  for (const p of device.problems) lines.push(`problem: ${p}`);
+  for (const p of device.problems) lines.push(`problem: ${escapeField(p)}`);
   return lines.join('\n');
 }
 

@@ -2,8 +2,9 @@ import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
+import {escapeField} from '../cli/render.js';
 import {InputError} from '../lib/errors.js';
-import {fleetHost, printable} from '../lib/fleet/host.js';
+import {fleetHost} from '../lib/fleet/host.js';
 import {writeAtomic} from '../lib/fleet/nfd.js';
 import {fleetSource} from '../lib/fleet/source.js';
 import {DEFAULT_PROVIDER_CONFIG, extraSpecsFor, hostTraits, type ProviderConfig, providerConfig} from '../lib/fleet/traits.js';
@@ -45,7 +46,7 @@ export default class Traits extends BaseCommand<typeof Traits, TraitsResult> {
           [
             ...Object.entries(specs.extra_specs).map(([k, v]) => `${k}=${v}`),
             '# not checked by traits; `vfio-mig compat` checks them at pre-migration:',
-            ...specs.not_expressed.map((n) => `#   ${printable(n)}`),
+            ...specs.not_expressed.map((n) => `#   ${escapeField(n)}`),
           ].join('\n'),
       };
     }
@@ -56,13 +57,13 @@ export default class Traits extends BaseCommand<typeof Traits, TraitsResult> {
     const traits = hostTraits(hostFacts(inv));
     const config = providerConfig(traits, providerName === undefined ? undefined : {name: providerName});
     const {toYaml} = await import('../lib/format/yaml.js');
-    const text = `# vfio-mig traits for ${printable(inv.host)}: written by \`vfio-mig traits\`; do not edit.\n${toYaml(config)}`;
+    const text = `# vfio-mig traits for ${escapeField(inv.host)}: written by \`vfio-mig traits\`; do not edit.\n${toYaml(config)}`;
     const file = out === '-' ? null : await writeAtomic((await import('node:path')).dirname(out), (await import('node:path')).basename(out), text);
     const result: TraitsResult = {mode: 'provider-config', host: inv.host, file, traits, config};
     return {
       result,
       exitCode: 0,
-      human: () => (file === null ? text : `wrote ${printable(file)}: ${traits.length} traits for ${printable(inv.host)}`),
+      human: () => (file === null ? text : `wrote ${escapeField(file)}: ${traits.length} traits for ${escapeField(inv.host)}`),
     };
   }
 }

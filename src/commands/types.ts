@@ -1,9 +1,10 @@
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
-import {fields, plural, showValue, table} from '../cli/render.js';
+import {escapeField, fields, plural, showValue, table} from '../cli/render.js';
 import {readTypes} from '../lib/enumerate/index.js';
 import {formatAllowed} from '../lib/model/params.js';
 import type {MdevType} from '../lib/model/types.js';
+import {layout} from '../lib/sysfs/layout.js';
 
 export interface TypesResult {
   types: MdevType[];
@@ -13,7 +14,7 @@ export function describeTypeMigration(type: Pick<MdevType, 'migration' | 'proble
   const lines: string[] = [];
   const m = type.migration;
   if (m?.scheme === 'v3') {
-    lines.push(`${indent}model ${m.model} (RFC v3 parameters)`);
+    lines.push(`${indent}model ${escapeField(m.model)} (RFC v3 parameters)`);
     const rows = Object.entries(m.params).map(([name, p]) => [
       name,
       p.type,
@@ -30,11 +31,11 @@ export function describeTypeMigration(type: Pick<MdevType, 'migration' | 'proble
       );
     }
   } else if (m?.scheme === 'v4') {
-    for (const model of m.models) lines.push(`${indent}model ${model.model} (RFC v4) versions: ${model.versions.join(', ')}`);
+    for (const model of m.models) lines.push(`${indent}model ${escapeField(model.model)} (RFC v4) versions: ${escapeField(model.versions.join(', '))}`);
   } else if (type.problems.length === 0) {
     lines.push(`${indent}no migration metadata`);
   }
-  for (const problem of type.problems) lines.push(`${indent}problem: ${problem}`);
+  for (const problem of type.problems) lines.push(`${indent}problem: ${escapeField(problem)}`);
   return lines.join('\n');
 }
 
@@ -69,7 +70,7 @@ export default class Types extends BaseCommand<typeof Types, TypesResult> {
       result: {types},
       exitCode: 0,
       human: () => {
-        if (types.length === 0) return `no mdev types under ${this.sysfs().pathOf('sys/class/mdev_bus')}`;
+        if (types.length === 0) return `no mdev types under ${this.sysfs().pathOf(layout.mdevBus)}`;
         const blocks = types.map(describeType);
         return `${blocks.join('\n\n')}\n\n${plural(types.length, 'type')} on ${plural(new Set(types.map((t) => t.parent)).size, 'parent')}`;
       },

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
-import {plural} from '../cli/render.js';
+import {escapeField, plural} from '../cli/render.js';
 import {type ValidationReport, validateFile, validateHost} from '../lib/validate/index.js';
 
 export interface ValidateResult {
@@ -50,8 +50,8 @@ export default class Validate extends BaseCommand<typeof Validate, ValidateResul
       human: () => {
         const lines: string[] = [];
         for (const r of reports) {
-          if (r.valid) lines.push(`${r.target}: valid`);
-          for (const p of r.problems) lines.push(`${r.target}: ${p.pointer ? `${p.pointer}: ` : ''}${p.message}`);
+          if (r.valid) lines.push(`${escapeField(r.target)}: valid`);
+          for (const p of r.problems) lines.push(`${escapeField(r.target)}: ${escapeField(`${p.pointer ? `${p.pointer}: ` : ''}${p.message}`)}`);
         }
         const bad = reports.filter((r) => !r.valid).length;
         lines.push(bad === 0 ? `${plural(reports.length, 'item')} valid` : `${bad} of ${plural(reports.length, 'item')} invalid`);

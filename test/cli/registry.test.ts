@@ -23,7 +23,7 @@ describe('command registry', () => {
   it('registers every file under src/commands (the built manifest is made from COMMANDS)', async () => {
     const fromFiles = (await commandIdsFromFiles(path.join(repoRoot, 'src/commands'))).sort();
     const manifest = JSON.parse(await readFile(path.join(repoRoot, 'oclif.manifest.json'), 'utf8')) as {commands: object};
-    expect(fromFiles).toHaveLength(22);
+    expect(fromFiles.length).toBeGreaterThanOrEqual(23);
     expect(Object.keys(manifest.commands).sort()).toEqual(fromFiles);
   });
 

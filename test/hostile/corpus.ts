@@ -16,9 +16,12 @@ export const DEVICES = 'sys/devices/pci0000:64/0000:64:00.0/0000:65:00.0';
 /** What a hostile string does to a terminal: erase the line, return, ring, NUL, bidi override. */
 export const EVIL = 'evil\u001b[2K\rcompatible: all good\u0007\u0000\u202e\u009b';
 
+/** A newline and what would follow it: a foreign string must not start a line that reads as the tool's. */
+export const FORGED = '\nFORGED: compatible';
+
 /** Every control character a terminal acts on, newline excepted (what human output must not hold). */
 // eslint-disable-next-line no-control-regex
-export const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+export const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 /** A JSON file in `dir`. */
 export function writeJson(dir: string, name: string, data: unknown): string {
@@ -36,17 +39,19 @@ export function paramList(edit: (list: any) => void = () => undefined): any {
 
 /**
  * A copy of gpu-a whose every host-supplied string carries control characters: the host name,
- * a type's name and description, a str parameter's current value, an undeclared migration file.
+ * a type's name and description, a str parameter's current value, undeclared migration files
+ * (one with a newline in its name).
  */
 export async function hostileTree(): Promise<string> {
   const root = await copyHost('gpu-a');
-  writeFileSync(path.join(root, 'proc/sys/kernel/hostname'), `gpu-a${EVIL.replace('\u0000', '')}\n`);
+  writeFileSync(path.join(root, 'proc/sys/kernel/hostname'), `gpu-a${EVIL.replace('\u0000', '')}${FORGED}\n`);
   const type = path.join(root, DEVICES, 'mdev_supported_types/vgfx-4GB');
-  writeFileSync(path.join(type, 'name'), `vgfx${EVIL.replace('\u0000', '')}\n`);
-  writeFileSync(path.join(type, 'description'), `desc${EVIL.replace('\u0000', '')}\n`);
+  writeFileSync(path.join(type, 'name'), `vgfx${EVIL.replace('\u0000', '')}${FORGED}\n`);
+  writeFileSync(path.join(type, 'description'), `desc${EVIL.replace('\u0000', '')}${FORGED}\n`);
   const migration = path.join(root, DEVICES, SRC, 'migration');
   writeFileSync(path.join(migration, 'profile'), `v2${EVIL.replace('\u0000', '')}\n`);
   writeFileSync(path.join(migration, `x${EVIL.replace(/[\u0000/]/g, '')}`), '1\n');
+  writeFileSync(path.join(migration, `y${FORGED}`), '1\n');
   return root;
 }
 

@@ -1,14 +1,13 @@
 /** Issue #12 item 1: text from another host, a file, a stream or sysfs never reaches the terminal raw. */
-import {readFileSync, rmSync, writeFileSync} from 'node:fs';
-import {mkdtempSync} from 'node:fs';
+import {chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 
 import {buildHeader} from '../../src/lib/migrate/header.js';
 import {SysfsRoot} from '../../src/lib/sysfs/root.js';
 import {random, responses, runEngine} from '../engine/helpers.js';
-import {fixture, fixtureHost, parseEnvelope, runCli} from '../helpers/cli.js';
-import {CONTROL, EVIL, hostileTree, paramList, SRC, writeJson} from './corpus.js';
+import {fixture, fixtureHost, parseEnvelope, repoRoot, runCli} from '../helpers/cli.js';
+import {CONTROL, DEVICES, EVIL, FORGED, hostileTree, paramList, SRC, writeJson} from './corpus.js';
 
 describe('item 1: terminal escapes are escaped in human output, exact in --json', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'vfio-mig-hostile-'));
@@ -79,57 +78,95 @@ describe('item 1: terminal escapes are escaped in human output, exact in --json'
   });
 });
 
-describe('acceptance: every command on a tree full of hostile strings prints no control character but newline', () => {
+/** Every command, from the manifest: a command added without a case here fails the first test. */
+const manifest = JSON.parse(readFileSync(path.join(repoRoot, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, unknown>};
+
+describe('acceptance: every command on a tree full of hostile strings prints no control character but newline, and no forged line', () => {
   let root: string;
   let dir: string;
+  let cases: Record<string, string[][]>;
+  /** Argv cannot hold NUL: hostile names given on the command line carry the rest. */
+  const evilArg = EVIL.replace('\u0000', '');
+  const evilDevice = `${SRC}${evilArg}${FORGED}`;
+
   beforeAll(async () => {
     root = await hostileTree();
     dir = mkdtempSync(path.join(tmpdir(), 'vfio-mig-hostile-'));
+    const list = writeJson(dir, 'list.json', paramList((l) => {
+      l.source.host = `${EVIL}${FORGED}`;
+      l.source.device = SRC;
+      l.model = `${l.model}${evilArg}${FORGED}`;
+    }));
+    const evilDeviceList = writeJson(dir, 'device.json', paramList((l) => (l.source.device = evilDevice)));
+    const inventory = JSON.parse(runCli(['inventory', '--json', '--sysfs-root', root]).stdout).result;
+    inventory.host = `${EVIL}${FORGED}`;
+    const inv = writeJson(dir, 'inventory.json', inventory);
+    const stream = path.join(dir, 'x.state');
+    writeFileSync(stream, `VFIOMIGS${EVIL}${FORGED}`);
+    // An engine binary whose path holds escapes: engine path shows it.
+    const engine = path.join(dir, `engine${evilArg.replace(/\//g, '')}${FORGED}`);
+    copyFileSync('/bin/true', engine);
+    chmodSync(engine, 0o755);
+    const out = (name: string) => path.join(dir, name);
+    cases = {
+      affinity: [['--source', list, '--inventory', inv], ['--source', evilDeviceList]],
+      completion: [['bash'], ['zsh'], ['fish'], [`tcsh${evilArg}${FORGED}`]],
+      compat: [['--source', list, '--dest', 'vgfx-8GB'], ['--source', SRC, '--dest', 'vgfx-8GB'], ['--source', list, '--dest', evilDevice], ['--source', list, '--dest', 'vgfx-8GB', '--inventory', inv]],
+      'engine:build': [[]],
+      'engine:path': [[]],
+      'fsm:path': [['running', 'stop_copy'], [`running${evilArg}${FORGED}`, 'stop']],
+      inventory: [[], ['--out', out('inv.json')], ['--host', `${evilArg}${FORGED}`]],
+      labels: [['--inventory', inv], ['--out', out('labels.txt')], ['--host', `${evilArg}${FORGED}`]],
+      list: [[]],
+      'migrate:caps': [[SRC], [evilDevice]],
+      'migrate:load': [[SRC, '--in', stream], [evilDevice, '--in', stream]],
+      'migrate:run': [['--source', SRC, '--dest', SRC], ['--source', evilDevice, '--dest', SRC], ['--pair', `${evilDevice}=${SRC}`], ['--pair', `x${evilArg}${FORGED}`]],
+      'migrate:save': [[SRC, '--out', out('out.state')], [evilDevice, '--out', out('out2.state')]],
+      'migrate:state': [[SRC], [evilDevice]],
+      'migrate:verify': [['--in', stream]],
+      params: [[SRC], [SRC, '--out', out('params.json')], [evilDevice]],
+      prepare: [[SRC, '--params', list, '--dry-run'], [evilDevice, '--params', list, '--dry-run']],
+      probe: [['--in', stream, '--dest', 'vgfx-4GB'], ['--source', evilDevice, '--dest', 'vgfx-4GB']],
+      select: [['--source', list, '--inventory', inv, '--all'], ['--source', list, '--all']],
+      show: [[SRC], ['vgfx-4GB'], [evilDevice]],
+      traits: [['--inventory', inv], ['--out', out('traits.yaml')], ['--source', list, '--inventory', inv]],
+      types: [[]],
+      validate: [[], [list], [inv], [stream]],
+    };
   });
   afterAll(() => {
     rmSync(root, {recursive: true, force: true});
     rmSync(dir, {recursive: true, force: true});
   });
 
-  it('each command, success or failure', () => {
-    const list = writeJson(dir, 'list.json', paramList((l) => {
-      l.source.host = EVIL;
-      l.source.device = SRC;
-    }));
-    const inventory = JSON.parse(runCli(['inventory', '--json', '--sysfs-root', root]).stdout).result;
-    const inv = writeJson(dir, 'inventory.json', inventory);
-    const stream = path.join(dir, 'x.state');
-    writeFileSync(stream, `VFIOMIGS${EVIL}`);
-    const commands = [
-      ['types'],
-      ['list'],
-      ['show', SRC],
-      ['show', 'vgfx-4GB'],
-      ['params', SRC],
-      ['compat', '--source', list, '--dest', 'vgfx-8GB'],
-      ['compat', '--source', SRC, '--dest', 'vgfx-8GB'],
-      ['select', '--source', list, '--inventory', inv, '--all'],
-      ['select', '--source', list, '--all'],
-      ['inventory'],
-      ['validate'],
-      ['validate', list],
-      ['validate', inv],
-      ['prepare', SRC, '--params', list, '--dry-run'],
-      ['fsm', 'path', 'running', 'stop_copy'],
-      ['migrate', 'verify', '--in', stream],
-      ['migrate', 'caps', SRC],
-      ['migrate', 'state', SRC],
-      ['migrate', 'save', SRC, '--out', path.join(dir, 'out.state')],
-      ['migrate', 'load', SRC, '--in', stream],
-      ['migrate', 'run', '--source', SRC, '--dest', SRC],
-      // argv cannot hold NUL.
-      [`nosuch${EVIL.replace('\u0000', '')}`],
-      ['types', `extra${EVIL.replace('\u0000', '')}`],
-    ];
-    for (const args of commands) {
-      const run = runCli([...args, '--sysfs-root', root], {env: {VFIO_MIG_ENGINE: '/bin/false'}});
-      expect({args: args.join(' '), control: CONTROL.exec(run.stdout + run.stderr)?.[0]}).toEqual({args: args.join(' '), control: undefined});
+  it('has a case for every command of the manifest', () => {
+    expect(Object.keys(cases).sort()).toEqual(Object.keys(manifest.commands).sort());
+  });
+
+  it.each(Object.keys(manifest.commands).sort())('%s, success or failure', (id) => {
+    const runs = cases[id] ?? [];
+    expect(runs.length).toBeGreaterThan(0);
+    const engine = path.join(dir, `engine${evilArg.replace(/\//g, '')}${FORGED}`);
+    const bad: {what: string; control?: string; forged?: string[]}[] = [];
+    for (const args of runs) {
+      const argv = [...id.split(':'), ...args, '--sysfs-root', root];
+      const env = {VFIO_MIG_ENGINE: id === 'engine:path' ? engine : '/bin/false', CC: '/bin/false', XDG_DATA_HOME: dir};
+      const run = runCli(argv, {env});
+      const text = run.stdout + run.stderr;
+      const control = CONTROL.exec(text)?.[0];
+      // A newline inside a foreign string stays inside its line (escaped), never a line of its own.
+      const forged = text.split('\n').filter((line) => line.trimStart().startsWith(FORGED.trim()));
+      if (control !== undefined || forged.length > 0) bad.push({what: argv.join(' '), ...(control === undefined ? {} : {control}), ...(forged.length > 0 ? {forged} : {})});
     }
-    expect(readFileSync(inv, 'utf8')).toContain('\\u001b');
+    expect(bad).toEqual([]);
+  });
+
+  it('the words of an unknown command or an extra argument', () => {
+    for (const args of [[`nosuch${evilArg}`], ['types', `extra${evilArg}${FORGED}`]]) {
+      const run = runCli([...args, '--sysfs-root', root]);
+      expect(run.code).toBe(2);
+      expect(run.stdout + run.stderr).not.toMatch(CONTROL);
+      expect(run.stderr.split('\n').filter((l) => l.startsWith(FORGED.trim()))).toEqual([]);
+    }
   });
 });

@@ -52,6 +52,16 @@ describe('item 7: exit codes as the README says', () => {
     expect(run.stderr).toMatch(/^vfio-mig: 0000:99:00\.0: no such PCI device under .*; see 'vfio-mig list'\n$/);
   });
 
+  it('migrate run --pair: SOURCE=DEST or one line, exit 2; a missing device in any pair is named; no devices at all is a usage error', () => {
+    const bad = runCli(['migrate', 'run', '--pair', SRC, ...gpuA]);
+    expect([bad.code, bad.stderr]).toEqual([2, `vfio-mig: --pair ${SRC}: not SOURCE=DEST (two device ids joined by =)\n`]);
+    const second = runCli(['migrate', 'run', '--pair', `${SRC}=cb422412-cf4b-4ce8-b578-bf742f23d32d`, '--pair', `${missing}=${SRC}`, ...gpuA]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/^vfio-mig: 0000:99:00\.0: no such PCI device under /);
+    const none = runCli(['migrate', 'run', ...gpuA]);
+    expect([none.code, none.stderr]).toEqual([2, 'vfio-mig: name the devices: --source DEV --dest DEV, or --pair SOURCE=DEST (repeated for several)\n']);
+  });
+
   it('migrate verify --in /nonexistent: exit 2; --in <dir>: says it is a directory', () => {
     const none = runCli(['migrate', 'verify', '--in', '/nonexistent']);
     expect([none.code, none.stderr]).toEqual([2, 'vfio-mig: /nonexistent: cannot read state stream: no such file\n']);

@@ -38,6 +38,8 @@ export class FakeDevice {
   v1Region = false;
   /** Every SET the policy sent, in order: the policy must never send a refused arc. */
   readonly sets: string[] = [];
+  /** Shared by several devices: every SET of each, in the order they happened, as `name:FROM->TO`. */
+  log?: {name: string; entries: string[]};
   constructor(
     readonly flags: number,
     public memory: Buffer,
@@ -122,6 +124,7 @@ export class FakeEngine implements EngineLike {
         const d = this.dev(op);
         const to = args.state as MigStateValue;
         d.sets.push(`${stateName(d.state)}->${stateName(to)}`);
+        d.log?.entries.push(`${d.log.name}:${stateName(d.state)}->${stateName(to)}`);
         const walk = fsmPath(d.flags, d.state, to, 'latest');
         if (walk.rejected) fail(op, 'EINVAL', 'EINVAL', walk.reason, {device_state: d.state});
         let opened = false;

@@ -205,7 +205,7 @@ describe('load: header checked before the device is touched; failures reset the 
 describe('run: both devices, one host', () => {
   it('moves the state; source STOP, destination RUNNING, P2P paths on both', async () => {
     const w = world(SC | P2P);
-    const result = await runMigration({sysfs, source: SRC, dest: DST, start: w.start});
+    const {pairs: [result]} = await runMigration({sysfs, pairs: [{source: SRC, dest: DST}], start: w.start});
     expect(result).toMatchObject({source_state: 'STOP', dest_state: 'RUNNING', payload_bytes: 4096});
     expect(w.dst.memory.equals(w.src.memory)).toBe(true);
     expect(w.src.sets).toEqual(['RUNNING->RUNNING_P2P', 'RUNNING_P2P->STOP', 'STOP->STOP_COPY', 'STOP_COPY->STOP']);
@@ -215,7 +215,7 @@ describe('run: both devices, one host', () => {
   it('a destination failure brings the source back to RUNNING and resets the destination', async () => {
     const w = world(SC);
     w.dst.faults = {rejectLoad: true};
-    const error = await failure(runMigration({sysfs, source: SRC, dest: DST, start: w.start}));
+    const error = await failure(runMigration({sysfs, pairs: [{source: SRC, dest: DST}], start: w.start}));
     expect(error.recoveries.map((r) => [r.role, r.outcome, r.state])).toEqual([
       ['source', 'device_fine', 'RUNNING'],
       ['destination', 'device_fine', 'RUNNING'],
@@ -225,7 +225,7 @@ describe('run: both devices, one host', () => {
 
   it('the same device as source and destination is refused', async () => {
     const w = world(SC);
-    await expect(runMigration({sysfs, source: SRC, dest: SRC, start: w.start})).rejects.toThrow(/source and destination are the same device/);
+    await expect(runMigration({sysfs, pairs: [{source: SRC, dest: SRC}], start: w.start})).rejects.toThrow(/source and destination are the same device/);
   });
 });
 
@@ -239,7 +239,7 @@ describe('never stranded: cancellation, signals, timeouts', () => {
     const w = world(SC);
     w.src.faults = {stallSave: true};
     w.dst.faults = {corruptAt: 77};
-    const error = await failure(runMigration({sysfs, source: SRC, dest: DST, start: w.start, precopyRounds: 0}));
+    const error = await failure(runMigration({sysfs, pairs: [{source: SRC, dest: DST}], start: w.start, precopyRounds: 0}));
     expect(error.message).toMatch(/^migration failed: stream corrupt at byte 77; source .*: device fine \(RUNNING\); destination .*: device fine \(RUNNING\)/);
     expect(error.exitCode).toBe(ExitCode.runtime);
     // The source's blocked save was cancelled before anything else was asked of it.
@@ -253,7 +253,7 @@ describe('never stranded: cancellation, signals, timeouts', () => {
   it('a source failing while the destination waits for data: the loader is cancelled, source error reported', async () => {
     const w = world(SC);
     w.src.faults = {failArc: {from: MigState.STOP, to: MigState.STOP_COPY, errno: 'EIO'}};
-    const error = await failure(runMigration({sysfs, source: SRC, dest: DST, start: w.start, precopyRounds: 0}));
+    const error = await failure(runMigration({sysfs, pairs: [{source: SRC, dest: DST}], start: w.start, precopyRounds: 0}));
     expect(error.message).toMatch(/STOP -> STOP_COPY failed: EIO/);
     expect(w.engines[1]!.cancelled).toBe(1);
     expect(error.recoveries.map((r) => [r.role, r.state])).toEqual([
@@ -266,7 +266,7 @@ describe('never stranded: cancellation, signals, timeouts', () => {
     const w = world(SC);
     w.src.faults = {stallSave: true};
     const ac = new AbortController();
-    const running = runMigration({sysfs, source: SRC, dest: DST, start: w.start, signal: ac.signal, precopyRounds: 0});
+    const running = runMigration({sysfs, pairs: [{source: SRC, dest: DST}], start: w.start, signal: ac.signal, precopyRounds: 0});
     await reached(w.src, MigState.STOP_COPY);
     ac.abort(new InterruptedError('SIGINT'));
     const error = await failure(running);
@@ -311,13 +311,13 @@ describe('never stranded: cancellation, signals, timeouts', () => {
     const snap = world(SC);
     const r = await saveDevice({sysfs, device: SRC, output: {path: path.join(root, 'snap.state')}, start: snap.start, finalState: 'running'});
     expect(snap.engines[0]!.ops).not.toContain('commit');
-    expect(r.final_state).toBe('RUNNING');
+    expect(r!.final_state).toBe('RUNNING');
   });
 
   it('run commits the source only after the destination validated the state', async () => {
     const w = world(SC);
     w.dst.faults = {rejectLoad: true};
-    await failure(runMigration({sysfs, source: SRC, dest: DST, start: w.start}));
+    await failure(runMigration({sysfs, pairs: [{source: SRC, dest: DST}], start: w.start}));
     expect(w.engines[0]!.ops).not.toContain('commit');
   });
 });
@@ -326,29 +326,29 @@ describe('downtime budget: PRE_COPY rounds until what is left fits', () => {
   it('switches over once the dirty rest fits the budget at the measured rate', async () => {
     const w = world(SC | PRE);
     w.src.faults = {dirtyPerRound: 1024};
-    const r = await runMigration({sysfs, source: SRC, dest: DST, start: w.start, maxDowntimeMs: 300});
-    expect(r.precopy_rounds).toHaveLength(1);
-    expect(r.precopy).toMatchObject({switchover: 'fits_budget', remaining_bytes: 1024});
-    expect(r.precopy.expected_downtime_ms).toBeLessThanOrEqual(300);
-    expect(r.max_downtime_ms).toBe(300);
+    const {pairs: [r], ...g} = await runMigration({sysfs, pairs: [{source: SRC, dest: DST}], start: w.start, maxDowntimeMs: 300});
+    expect(r!.precopy_rounds).toHaveLength(1);
+    expect(r!.precopy).toMatchObject({switchover: 'fits_budget', remaining_bytes: 1024});
+    expect(r!.precopy.expected_downtime_ms).toBeLessThanOrEqual(300);
+    expect(g.max_downtime_ms).toBe(300);
   });
 
   it('stops when a round no longer shrinks what is left', async () => {
     const w = world(SC | PRE);
     w.src.faults = {dirtyPerRound: 1024};
-    const r = await runMigration({sysfs, source: SRC, dest: DST, start: w.start, maxDowntimeMs: 0});
-    expect(r.precopy_rounds.map((x) => x.bytes)).toEqual([4096, 1024]);
-    expect(r.precopy.switchover).toBe('no_progress');
+    const {pairs: [r], ...g} = await runMigration({sysfs, pairs: [{source: SRC, dest: DST}], start: w.start, maxDowntimeMs: 0});
+    expect(r!.precopy_rounds.map((x) => x.bytes)).toEqual([4096, 1024]);
+    expect(r!.precopy.switchover).toBe('no_progress');
   });
 
   it('stops at the round limit; 0 rounds means straight to STOP_COPY', async () => {
     const w = world(SC | PRE);
     w.src.faults = {dirtyPerRound: 1024};
-    const r = await runMigration({sysfs, source: SRC, dest: DST, start: w.start, maxDowntimeMs: 0, precopyRounds: 1});
-    expect(r.precopy).toMatchObject({switchover: 'round_limit'});
+    const {pairs: [r], ...g} = await runMigration({sysfs, pairs: [{source: SRC, dest: DST}], start: w.start, maxDowntimeMs: 0, precopyRounds: 1});
+    expect(r!.precopy).toMatchObject({switchover: 'round_limit'});
     const none = world(SC | PRE);
-    const r0 = await runMigration({sysfs, source: SRC, dest: DST, start: none.start, precopyRounds: 0});
-    expect(r0.precopy.switchover).toBe('no_precopy');
+    const {pairs: [r0]} = await runMigration({sysfs, pairs: [{source: SRC, dest: DST}], start: none.start, precopyRounds: 0});
+    expect(r0!.precopy.switchover).toBe('no_precopy');
     expect(none.src.sets[0]).toBe('RUNNING->STOP');
   });
 });

@@ -92,7 +92,9 @@ describe('human output', () => {
     };
     const text = renderProbe(result);
     expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u202e]/);
-    expect(text).toContain('evil\\u001b[2J\\u000ahost');
+    // The newline inside the host name stays inside its line: escaped, not a line of its own.
+    expect(text).toContain('evil\\x1b[2J\\nhost');
+    expect(text.split('\n').some((line) => line.startsWith('host'))).toBe(false);
     expect(text).toContain('dst\\u202e');
     expect(text).toContain('NOT compatible');
     expect(text).toContain('DRIVER_REFUSED  refused');

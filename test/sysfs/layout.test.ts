@@ -1,5 +1,5 @@
 /** The host layout has one owner (src/lib/sysfs/layout.ts); the engine's copy is pinned here. */
-import {readFileSync} from 'node:fs';
+import {readdirSync, readFileSync} from 'node:fs';
 import path from 'node:path';
 
 import {layout} from '../../src/lib/sysfs/layout.js';
@@ -23,3 +23,35 @@ describe('host layout', () => {
     expect(layout.lockFile('0000:01:00.1')).toBe('run/vfio-mig/0000:01:00.1.lock');
   });
 });
+
+describe('host layout: no other source spells a host path', () => {
+  it('no src/ file but layout.ts holds a sys/, proc/, dev/, run/, etc/ path, a migration/ dir, create/remove or migration_info.json', () => {
+    const files = listTs(path.join(repoRoot, 'src'));
+    expect(files.length).toBeGreaterThan(50);
+    const spelled: string[] = [];
+    for (const file of files) {
+      if (file.endsWith(path.join('sysfs', 'layout.ts'))) continue;
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          // Comments may name paths; code asks layout.
+          if (/^\s*(\*|\/\/|\/\*)/.test(line)) return;
+          if (/[`'"](sys|proc|dev|run|etc)\/|\/migration[`'/]|\/(create|remove|migration_info\.json|migration_device_models)[`']/.test(line)) spelled.push(`${path.relative(repoRoot, file)}:${i + 1}: ${line.trim()}`);
+        });
+    }
+    expect(spelled).toEqual([]);
+  });
+
+  it('the scratch mdev and migration paths', () => {
+    expect(layout.typeCreate('0000:65:00.0', 'vgfx-4GB')).toBe('sys/class/mdev_bus/0000:65:00.0/mdev_supported_types/vgfx-4GB/create');
+    expect(layout.mdevRemove('u')).toBe('sys/bus/mdev/devices/u/remove');
+    expect(layout.migrationDir(layout.device('pci', '0000:01:00.1'))).toBe('sys/bus/pci/devices/0000:01:00.1/migration');
+    expect(layout.migrationInfo('x')).toBe('x/migration_info.json');
+  });
+});
+
+function listTs(dir: string): string[] {
+  return readdirSync(dir, {withFileTypes: true}).flatMap((e) =>
+    e.isDirectory() ? (e.name === 'generated' ? [] : listTs(path.join(dir, e.name))) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+  );
+}

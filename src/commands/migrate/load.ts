@@ -57,6 +57,7 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
           ['loaded', `${result.input} -> ${result.device}`],
           ['from', result.source ? `${result.source.host}/${result.source.device}` : undefined],
           ['payload', `${result.payload_bytes} bytes`],
+          ['rolled back', result.recovered_prepare ? `an interrupted prepare (pid ${result.recovered_prepare.pid}): ${result.recovered_prepare.restored.map((r) => r.param).join(', ')}` : undefined],
           ['device now', result.final_state],
         ]),
     };

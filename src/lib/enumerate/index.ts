@@ -18,6 +18,7 @@ import type {
   VfioDevice,
 } from '../model/types.js';
 import {mdevTypeIdentity, parentIdentity, pciIdentity} from '../rules/identity.js';
+import type {Problem} from '../schema/index.js';
 import {layout} from '../sysfs/layout.js';
 import {SysfsRoot} from '../sysfs/root.js';
 
@@ -52,21 +53,43 @@ function intOrUndefined(text: string | undefined): number | undefined {
   return Number(text);
 }
 
+export type MetadataFile = 'migration_info.json' | 'migration_device_models';
+
+/**
+ * A metadata file's problem as a type or device carries it: `<file> <pointer>: <message>`. A
+ * pointer that would not read back (white space, `: `, a quote: a hostile name) is written as
+ * a JSON string, so validate's host mode recovers the very pointer and message its file mode
+ * gives (parseMetadataProblem).
+ */
+export function metadataProblemText(file: MetadataFile, p: Problem): string {
+  if (!p.pointer) return `${file}: ${p.message}`;
+  const plain = /^(\/[^\s"]*|line \d+)$/.test(p.pointer) && !p.pointer.includes(': ');
+  return `${file} ${plain ? p.pointer : JSON.stringify(p.pointer)}: ${p.message}`;
+}
+
+/** The file, pointer and message of a metadataProblemText string; undefined for other problems. */
+export function parseMetadataProblem(text: string): {file: MetadataFile; problem: Problem} | undefined {
+  const match = /^(migration_info\.json|migration_device_models)(?: (\/[^\s"]*|line \d+|"(?:[^"\\]|\\.)*"))?: ([\s\S]*)$/.exec(text);
+  if (!match) return undefined;
+  const pointer = match[2] ?? '';
+  return {file: match[1] as MetadataFile, problem: {pointer: pointer.startsWith('"') ? (JSON.parse(pointer) as string) : pointer, message: match[3] ?? ''}};
+}
+
 /** Read a type directory's (or a variant-driver device's) RFC metadata. */
 async function readTypeMigration(sysfs: SysfsRoot, dir: string): Promise<{migration: TypeMigration | null; problems: string[]}> {
-  const json = await sysfs.readOptional(`${dir}/migration_info.json`);
+  const json = await sysfs.readOptional(layout.migrationInfo(dir), undefined, true);
   if (json !== undefined) {
     const parsed = parseMigrationInfo(json);
     if (!parsed.info) {
-      return {migration: null, problems: parsed.problems.map((p) => `migration_info.json${p.pointer ? ` ${p.pointer}` : ''}: ${p.message}`)};
+      return {migration: null, problems: parsed.problems.map((p) => metadataProblemText('migration_info.json', p))};
     }
     return typeMigrationFromInfo(parsed.info);
   }
-  const models = await sysfs.readOptional(`${dir}/migration_device_models`);
+  const models = await sysfs.readOptional(layout.deviceModels(dir));
   if (models !== undefined) {
     const parsed = parseDeviceModels(models);
     if (!parsed.models) {
-      return {migration: null, problems: parsed.problems.map((p) => `migration_device_models ${p.pointer}: ${p.message}`)};
+      return {migration: null, problems: parsed.problems.map((p) => metadataProblemText('migration_device_models', p))};
     }
     return {migration: {scheme: 'v4', models: parsed.models}, problems: []};
   }

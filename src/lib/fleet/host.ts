@@ -11,8 +11,3 @@ export async function fleetHost(sysfs: SysfsRoot, options: {inventory?: string; 
   const {readInventory} = await import('../enumerate/index.js');
   return readInventory(sysfs, options.host);
 }
-
-/** A host name or other foreign string as shown to people: control characters escaped. */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}

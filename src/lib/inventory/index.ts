@@ -140,7 +140,8 @@ export async function parseInventory(text: string, what = 'inventory'): Promise<
   return validateInventory(data, what);
 }
 
-function isInventoryEnvelope(d: unknown): d is {result: unknown} {
+/** An `inventory --json` envelope: read as the inventory it carries (validate uses this to know it). */
+export function isInventoryEnvelope(d: unknown): d is {result: unknown} {
   if (typeof d !== 'object' || d === null || Array.isArray(d)) return false;
   const e = d as Record<string, unknown>;
   return e.apiVersion === 'vfio-mig/v1' && e.command === 'inventory' && 'result' in e && !('kind' in e);

@@ -1,6 +1,7 @@
 import {deviceArg} from './args.js';
 import {InputError} from '../errors.js';
 import {MigState, stateName} from '../fsm/states.js';
+import {recoverInterruptedPrepare, type RecoveredPrepare} from '../prepare/journal.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
 import {Guard} from './guard.js';
@@ -31,6 +32,8 @@ export interface LoadResult {
   chunks: number;
   final_state: string;
   steps: StepRecord[];
+  /** An interrupted prepare of the destination, rolled back before the load. */
+  recovered_prepare?: RecoveredPrepare;
 }
 
 /**
@@ -52,6 +55,8 @@ export async function loadDevice(options: LoadOptions): Promise<LoadResult> {
   try {
     const begun = await engine.request('load_begin', {...('path' in options.input ? {path: options.input.path} : {fd: 3}), raw});
     const header = begun.header === null ? null : parseHeader(begun.header, what);
+    // A prepare that died half-way left the destination neither old nor new: roll it back first.
+    const recovered = await recoverInterruptedPrepare(options.sysfs, device);
     if (header) await checkHeaderAgainst(options.sysfs, device, header, options.headerCheck);
     control = await DeviceControl.open(engine, device, options.sysfs.root);
     const ctl = control;
@@ -81,6 +86,7 @@ export async function loadDevice(options: LoadOptions): Promise<LoadResult> {
       chunks: loaded.chunks,
       final_state: stateName(await ctl.state()),
       steps: ctl.steps,
+      ...(recovered ? {recovered_prepare: recovered} : {}),
     };
   } catch (caught) {
     const error = guard.error ?? (caught as Error);

@@ -110,7 +110,8 @@ export function validateParamList(data: unknown, what = 'parameter list'): Param
   return list;
 }
 
-function isEnvelopeOfParams(data: unknown): boolean {
+/** A `params --json` envelope: read as the list it carries (validate uses this to know it). */
+export function isEnvelopeOfParams(data: unknown): boolean {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return false;
   const d = data as Record<string, unknown>;
   return d.apiVersion === 'vfio-mig/v1' && d.command === 'params' && 'result' in d && !('kind' in d);

@@ -15,6 +15,7 @@ import {ExitCode, InputError, VfioMigError} from '../errors.js';
 import {formatSysfsValue, isSafeParamName} from '../model/params.js';
 import type {ParamList, ParamValue} from '../model/types.js';
 import {validateParamList} from '../paramlist/index.js';
+import {layout} from '../sysfs/layout.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {
   type JournalStep,
@@ -105,7 +106,7 @@ export async function prepareDevice(sysfs: SysfsRoot, id: string, list: ParamLis
   // Resolve the id (InputError if unknown) before taking a lock named after it.
   const first = await readDevice(sysfs, id);
   const name = deviceId(first);
-  const dir = `${deviceDir(first)}/migration`;
+  const dir = layout.migrationDir(deviceDir(first));
   const lock = options.dryRun ? undefined : await acquireDeviceLock(sysfs, name, {onLocked: options.hooks?.locked});
   try {
     // Holding the lock, a journal can only be a dead prepare's: undo it before anything else.

@@ -16,6 +16,7 @@ import {formatSysfsValue, isSafeParamName, parseSysfsValue} from '../model/param
 import type {ParamValue} from '../model/types.js';
 import {prepareJournal} from '../schema/generated/prepare-journal.js';
 import {schemaProblems} from '../schema/index.js';
+import {layout} from '../sysfs/layout.js';
 import {SysfsWriteError, type SysfsRoot} from '../sysfs/root.js';
 import {acquireDeviceLock, lockDirFile, type LockOptions} from './lock.js';
 import {V4_MODEL_ATTR, V4_VERSION_ATTR} from './plan.js';
@@ -297,7 +298,7 @@ export async function recoverInterruptedPrepare(
   }
   const lock = await acquireDeviceLock(sysfs, name, options);
   try {
-    return await recoverLocked(sysfs, name, `${deviceDir(device)}/migration`, options.io ?? sysfsIO(sysfs));
+    return await recoverLocked(sysfs, name, layout.migrationDir(deviceDir(device)), options.io ?? sysfsIO(sysfs));
   } finally {
     await lock.release();
   }

@@ -2,6 +2,7 @@ import {randomUUID} from 'node:crypto';
 
 import {RuntimeFailure} from '../errors.js';
 import type {MdevType} from '../model/types.js';
+import {layout} from '../sysfs/layout.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 
 /** A scratch mdev created for a probe: `<parent>/mdev_supported_types/<type>/create`, removed after. */
@@ -15,7 +16,7 @@ export interface ScratchMdev {
 
 export async function createScratchMdev(sysfs: SysfsRoot, type: MdevType, uuid: string = randomUUID()): Promise<ScratchMdev> {
   // Type and parent ids come from our own directory listing, never from the user verbatim.
-  const createPath = `sys/class/mdev_bus/${type.parent}/mdev_supported_types/${type.id}/create`;
+  const createPath = layout.typeCreate(type.parent, type.id);
   try {
     await sysfs.writeText(createPath, uuid);
   } catch (error) {
@@ -27,7 +28,7 @@ export async function createScratchMdev(sysfs: SysfsRoot, type: MdevType, uuid: 
     removed: false,
     async remove() {
       if (scratch.removed) return;
-      await sysfs.writeText(`sys/bus/mdev/devices/${uuid}/remove`, '1');
+      await sysfs.writeText(layout.mdevRemove(uuid), '1');
       scratch.removed = true;
     },
   };

@@ -42,8 +42,28 @@ export class HostLayout {
     return `${this.typesDir(parent)}/${typeId}`;
   }
 
+  /** A type directory's (or a variant-driver device's) RFC metadata. */
+  migrationInfo(dir: string): string {
+    return `${dir}/migration_info.json`;
+  }
+
+  /** A vfio-user (RFC v4) type's or device's model list. */
+  deviceModels(dir: string): string {
+    return `${dir}/migration_device_models`;
+  }
+
+  /** Writing a new UUID here creates an mdev of the type. */
+  typeCreate(parent: string, typeId: string): string {
+    return `${this.typeDir(parent, typeId)}/create`;
+  }
+
   mdevDevice(uuid: string): string {
     return `${this.mdevDevices}/${uuid}`;
+  }
+
+  /** Writing `1` here removes the mdev. */
+  mdevRemove(uuid: string): string {
+    return `${this.mdevDevice(uuid)}/remove`;
   }
 
   pciDevice(bdf: string): string {

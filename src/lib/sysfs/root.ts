@@ -173,10 +173,11 @@ export class SysfsRoot {
   }
 
   /**
-   * Read an attribute as text (trailing newline removed). Refuses files larger than
-   * `limit`, text that is not UTF-8, and links that leave the root.
+   * Read an attribute as text (trailing newline removed, unless `whole`: a document such as
+   * migration_info.json is parsed as the file is, so a parse error's position is the file's).
+   * Refuses files larger than `limit`, text that is not UTF-8, and links that leave the root.
    */
-  async readText(rel: string, limit = DEFAULT_ATTR_LIMIT): Promise<string> {
+  async readText(rel: string, limit = DEFAULT_ATTR_LIMIT, whole = false): Promise<string> {
     const bytes = await this.readBytes(rel, limit);
     let text: string;
     try {
@@ -185,13 +186,13 @@ export class SysfsRoot {
       throw new InputError(`${this.pathOf(rel)}: not UTF-8 text`, 'NOT_TEXT');
     }
     if (text.includes('\0')) throw new InputError(`${this.pathOf(rel)}: contains a NUL byte; not text`, 'NOT_TEXT');
-    return text.replace(/\n$/, '');
+    return whole ? text : text.replace(/\n$/, '');
   }
 
   /** Like readText, but `undefined` when the attribute does not exist. */
-  async readOptional(rel: string, limit = DEFAULT_ATTR_LIMIT): Promise<string | undefined> {
+  async readOptional(rel: string, limit = DEFAULT_ATTR_LIMIT, whole = false): Promise<string | undefined> {
     try {
-      return await this.readText(rel, limit);
+      return await this.readText(rel, limit, whole);
     } catch (error) {
       if (error instanceof InputError && error.code === 'ENOENT') return undefined;
       throw error;

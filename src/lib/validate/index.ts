@@ -1,13 +1,13 @@
 import path from 'node:path';
 
 import {readInputText} from '../format/input.js';
-import {deviceDir, deviceTypeMigration, readDevices, readTypes} from '../enumerate/index.js';
+import {deviceDir, deviceTypeMigration, parseMetadataProblem, readDevices, readTypes} from '../enumerate/index.js';
 import {layout} from '../sysfs/layout.js';
 import {type LenientParser, lenientParser, parseDeviceModels, parseMigrationInfo} from '../model/metadata.js';
 import {InputError} from '../errors.js';
-import {parseInventory} from '../inventory/index.js';
+import {isInventoryEnvelope, parseInventory} from '../inventory/index.js';
 import {valueProblemOf} from '../model/params.js';
-import {parseParamList} from '../paramlist/index.js';
+import {isEnvelopeOfParams, parseParamList} from '../paramlist/index.js';
 import {parseRuleSetText} from '../rules/ruleset.js';
 import type {Problem} from '../schema/index.js';
 import type {SysfsRoot} from '../sysfs/root.js';
@@ -25,18 +25,23 @@ export interface ValidationReport {
 /** Metadata and list files are small; inventories of large hosts are the biggest. */
 const MAX_FILE_BYTES = 256 * 1024 * 1024;
 
-/** Which format a file holds: by name for v4 `migration_device_models`, else by its `kind`. */
+/**
+ * Which format a file holds: by name for v4 `migration_device_models`, else by its `kind`, or
+ * as the `params`/`inventory` envelope the readers take (the same tests they use).
+ */
 function formatOf(file: string, data: unknown): ValidatedFormat {
   if (path.basename(file) === 'migration_device_models') return 'device-models';
   const kind = (data as {kind?: unknown} | null)?.kind;
-  if (kind === 'ParamList') return 'param-list';
-  if (kind === 'Inventory') return 'inventory';
+  if (kind === 'ParamList' || isEnvelopeOfParams(data)) return 'param-list';
+  if (kind === 'Inventory' || isInventoryEnvelope(data)) return 'inventory';
   if (kind === 'RuleSet') return 'rule-set';
   return 'migration-info';
 }
 
 /** Our own formats in YAML: recognised by their `kind` line, parsed only then. */
 const YAML_KIND = /^kind:\s*(ParamList|Inventory|RuleSet)\s*$/m;
+/** A `--yaml` envelope of params or inventory, which the readers take as the document it carries. */
+const YAML_ENVELOPE = /^command:\s*(params|inventory)\s*$/m;
 
 export interface TextOptions {
   /** Read the RFC's single-quoted example syntax (see lenientParser). */
@@ -73,6 +78,8 @@ export async function validateText(target: string, text: string, options: TextOp
   if (data === undefined && YAML_KIND.test(text)) {
     const kind = YAML_KIND.exec(text)?.[1];
     format = kind === 'ParamList' ? 'param-list' : kind === 'Inventory' ? 'inventory' : 'rule-set';
+  } else if (data === undefined && /^apiVersion:/m.test(text) && YAML_ENVELOPE.test(text)) {
+    format = YAML_ENVELOPE.exec(text)?.[1] === 'params' ? 'param-list' : 'inventory';
   }
   const report = (problems: Problem[]): ValidationReport => ({target, format, valid: problems.length === 0, problems});
   if (format === 'param-list') {
@@ -95,11 +102,11 @@ export async function validateFile(file: string, options: {lenient?: boolean} = 
   return validateText(file, text, textOptions);
 }
 
-/** Problem strings from enumeration look like `migration_info.json /a/b: message`. */
+/** Problem strings from enumeration: a metadata file's (pointer and message as in file mode), or the object's own. */
 function splitProblem(dir: string, problem: string): {target: string; problem: Problem} {
-  const match = /^(migration_info\.json|migration_device_models)(?: (\/\S*|line \d+))?: (.*)$/.exec(problem);
-  if (!match) return {target: dir, problem: {pointer: '', message: problem}};
-  return {target: `${dir}/${match[1]}`, problem: {pointer: match[2] ?? '', message: match[3] ?? ''}};
+  const parsed = parseMetadataProblem(problem);
+  if (!parsed) return {target: dir, problem: {pointer: '', message: problem}};
+  return {target: `${dir}/${parsed.file}`, problem: parsed.problem};
 }
 
 function reportsFor(dir: string, format: 'type' | 'device', problems: string[]): ValidationReport[] {
