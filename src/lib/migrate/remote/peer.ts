@@ -5,6 +5,11 @@ import type {Recovery} from '../recover.js';
 import {type Channel, ChannelLostError} from './channel.js';
 import {type Cause, type ControlRecord, type ControlType, parseControl, ProtocolError, RecordScanner} from './record.js';
 
+/** VFIO_MIG_TRACE=1: each record and phase of a remote migration on stderr (for the test bed's logs). */
+export function trace(what: string): void {
+  if (process.env.VFIO_MIG_TRACE) process.stderr.write(`vfio-mig trace ${process.pid} ${(performance.now() / 1000).toFixed(3)}: ${what}\n`);
+}
+
 /** The peer said nothing within the deadline. */
 export class PeerSilentError extends RuntimeFailure {
   constructor(what: string, ms: number) {
@@ -117,6 +122,7 @@ export class Inbox {
       this.wake();
       return;
     }
+    trace(`got ${rec.type} from the ${this.peer}`);
     if (rec.type === 'abort') {
       this.peerAbort ??= rec;
       this.onAbort(errorOf(rec.cause!, this.peer));

@@ -9,7 +9,7 @@ import {checkHeaderAgainst, type HeaderCheckOptions, parseHeader, type StreamHea
 import {MigrationFailedError, recoverDestination, type Recovery} from '../recover.js';
 import {type EngineStarter, type MigrationEvent, progressOf, startEngine} from '../session.js';
 import {type Channel, ChannelLostError, type ChannelSpec, describeChannel, openChannel} from './channel.js';
-import {causeOf, channelCause, errorOf, Inbox, PeerSilentError, Watchdog} from './peer.js';
+import {causeOf, channelCause, trace, errorOf, Inbox, PeerSilentError, Watchdog} from './peer.js';
 import {control, type ControlRecord, type ControlType, encodeControl, parseControl, ProtocolError} from './record.js';
 import {bounded, DEFAULT_PEER_TIMEOUT_MS} from './send.js';
 
@@ -58,7 +58,10 @@ export async function receiveMigration(options: ReceiveOptions): Promise<Receive
   let ctl: DeviceControl | undefined;
   let resuming = false;
   let sourceAbort: ControlRecord | undefined;
-  const send = (rec: ControlRecord) => channel.write(encodeControl(rec));
+  const send = (rec: ControlRecord) => {
+    trace(`send ${rec.type}`);
+    return channel.write(encodeControl(rec));
+  };
   // A stream's header from the source: the record due, or its abort.
   const segment = (text: string | null, type: ControlType): ControlRecord => {
     const rec = parseControl(text ?? 'null', 'the source');
@@ -77,6 +80,7 @@ export async function receiveMigration(options: ReceiveOptions): Promise<Receive
     let dog = new Watchdog(peerMs, silence);
     const begun = await guard.run(() => eng.request('load_begin', {fd: 3, check_eof: false})).finally(() => dog.stop());
     const begin = segment(begun.header, 'begin');
+    trace('begin received');
     peerMs = begin.session!.peer_timeout_ms;
     if (begin.devices!.length !== 1) {
       throw new InputError(`the source sends ${begin.devices!.length} devices, this receiver was given 1`, 'DEVICE_COUNT');
@@ -101,6 +105,7 @@ export async function receiveMigration(options: ReceiveOptions): Promise<Receive
       emit(progressOf(device, phase, ev));
     };
     const pre = await guard.run(() => eng.request('load', {}, {onProgress: kick('load')})).finally(() => dog.stop());
+    trace(`pre-copy loaded: ${pre.bytes} bytes`);
     await eng.request('load_end', {});
     await send(control('accepted', 'destination', {bytes: [pre.bytes]}));
     // The source stops now; its --timeout bounds our wait too.
@@ -114,6 +119,7 @@ export async function receiveMigration(options: ReceiveOptions): Promise<Receive
       .run(() => eng.request('load', estimate ? {estimate} : {}, {onProgress: kick('load')}))
       .finally(() => dog.stop());
     await eng.request('load_end', {});
+    trace(`stop-copy loaded: ${loaded.bytes} bytes`);
     const before = d.steps.length;
     await d.stepTo(MigState.STOP); // the driver validates the data here
     guard.check();
@@ -137,6 +143,7 @@ export async function receiveMigration(options: ReceiveOptions): Promise<Receive
       steps: d.steps,
     };
   } catch (caught) {
+    trace(`failed: ${(guard.error ?? (caught as Error)).message}`);
     let cause = guard.error ?? (caught as Error);
     guard.abort(cause);
     // Our engine stops reading before we do.

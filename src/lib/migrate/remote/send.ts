@@ -10,7 +10,7 @@ import {DEFAULT_MAX_DOWNTIME_MS, DEFAULT_PRECOPY_ROUNDS, precopyPhase, type Prec
 import {MigrationFailedError, recoverSource, type Recovery} from '../recover.js';
 import {type EngineStarter, type MigrationEvent, progressOf, startEngine} from '../session.js';
 import {type Channel, ChannelLostError, type ChannelSpec, describeChannel, openChannel} from './channel.js';
-import {causeOf, channelCause, Inbox, PeerSilentError, Watchdog} from './peer.js';
+import {causeOf, channelCause, trace, Inbox, PeerSilentError, Watchdog} from './peer.js';
 import {ABORT_PADDING, control, type ControlRecord, encodeControl} from './record.js';
 
 /** How long either side waits for the other to say or send anything (ms). */
@@ -99,6 +99,7 @@ export async function sendMigration(options: SendOptions): Promise<SendResult> {
   // Once our engine wrote on the channel, our first record must be padded (record.ts).
   let pad = false;
   const send = async (rec: ControlRecord) => {
+    trace(`send ${rec.type}`);
     const bytes = encodeControl(rec);
     const out = pad ? Buffer.concat([Buffer.alloc(ABORT_PADDING), bytes]) : bytes;
     pad = false;
@@ -126,6 +127,7 @@ export async function sendMigration(options: SendOptions): Promise<SendResult> {
     guard.check();
     pad = true;
     await eng.request('save_begin', {fd: 3, header: begin as unknown as Record<string, unknown>});
+    trace('begin sent');
     const ready = await inbox.next('ready', peerMs, guard);
     const dest = {host: ready.host!, device: ready.devices![0]!};
     moved = true;
@@ -141,6 +143,7 @@ export async function sendMigration(options: SendOptions): Promise<SendResult> {
         emit(ev);
       },
     ).finally(() => dog.stop());
+    trace(`pre-copy done: ${pre.switchover}, ${pre.rounds.length} rounds`);
     await eng.request('save_end', {});
     const ackStart = performance.now();
     await inbox.next('accepted', peerMs, guard);
@@ -164,6 +167,7 @@ export async function sendMigration(options: SendOptions): Promise<SendResult> {
       )
       .finally(() => dog2.stop());
     const end = await eng.request('save_end', {});
+    trace(`stop-copy sent: ${end.payload_bytes} bytes`);
     await inbox.next('loaded', peerMs, guard);
     guard.check();
     disarm();
@@ -194,6 +198,7 @@ export async function sendMigration(options: SendOptions): Promise<SendResult> {
       steps: s.steps,
     };
   } catch (caught) {
+    trace(`failed: ${(guard.error ?? (caught as Error)).message}`);
     const cause = channelCause(guard.error ?? (caught as Error), inbox, channel.name);
     guard.abort(cause);
     if (engine) await engine.request('save_end', {abort: true}).catch(() => undefined);
