@@ -32,7 +32,7 @@ function exportName(file) {
 }
 
 /** Emit standalone code for the schemas in `files` (refs to the others resolved) as one module. */
-function generate(files, outFile) {
+function generate(files, outFile, extra = {}) {
   const ajv = new Ajv2020({strict: true, allowUnionTypes: true, allErrors: true, code: {source: true, esm: true, lines: false}});
   const all = [...schemaFiles(schemaDir)];
   for (const file of all) {
@@ -42,6 +42,7 @@ function generate(files, outFile) {
   }
   const exportsById = {};
   for (const file of files) exportsById[exportName(file)] = JSON.parse(readFileSync(file, 'utf8')).$id;
+  Object.assign(exportsById, extra);
   // Compile all first so cross-file $refs resolve, then emit one module.
   for (const id of Object.values(exportsById)) ajv.getSchema(id);
   let code = standaloneCode(ajv, exportsById);
@@ -69,6 +70,17 @@ const files = [...schemaFiles(schemaDir)];
 // One module per file format, so a command loads only what it checks (the inventory schema
 // alone is most of the code); the output schemas in one module for tests and consumers.
 const inputs = files.filter((f) => !f.includes(`${path.sep}output${path.sep}`));
-for (const file of inputs) generate([file], path.basename(file, '.schema.json'));
+// Inventory format v3 is checked in parts: the document with its metadata table emptied, and
+// each distinct block (and its name) once per fleet (src/lib/inventory).
+const parts = {
+  inventory: {
+    inventoryMetadataBlock: 'https://vfio-mig.dev/schemas/inventory.schema.json#/$defs/metadataBlock',
+    inventoryMetadataName: 'https://vfio-mig.dev/schemas/inventory.schema.json#/$defs/metadataName',
+  },
+};
+for (const file of inputs) {
+  const name = path.basename(file, '.schema.json');
+  generate([file], name, parts[name]);
+}
 const outputs = generate(files.filter((f) => f.includes(`${path.sep}output${path.sep}`)), 'output-validators');
 console.log(`validators: ${inputs.length} file formats, ${outputs} output schemas -> src/lib/schema/generated/`);

@@ -23,7 +23,7 @@ export interface LabelsResult {
 export default class Labels extends BaseCommand<typeof Labels, LabelsResult> {
   static override summary = "Write this host's Kubernetes node labels (an NFD feature file): what it can take, for `vfio-mig affinity`.";
   static override description =
-    'Labels in the vfio-mig.dev/ namespace for every offered type and model, and per unit (one combination of model and allowed parameter values) its free destinations and parameter facts (docs/fleet-labels.md). Written atomically (a dot-file renamed into place), under 64 KiB, with `# +expiry-time`.' + exitCodes({0: 'written', 3: 'the labels cannot be written (more units than --max-units, over 64 KiB, a write error; the old file is left as it was)'});
+    'Labels in the vfio-mig.dev/ namespace for every offered type and model, and per unit (one combination of model and allowed parameter values, or a device identity judged by the rule sets in force) its free destinations and the facts compatibility compares (docs/fleet.md). Written atomically (a dot-file renamed into place), under 64 KiB, with `# +expiry-time`.' + exitCodes({0: 'written', 3: 'the labels cannot be written (more units than --max-units, over 64 KiB, a write error; the old file is left as it was)'});
   static override examples = [
     '<%= config.bin %> labels',
     '<%= config.bin %> labels --out - --inventory gpu-a.json',
@@ -37,15 +37,18 @@ export default class Labels extends BaseCommand<typeof Labels, LabelsResult> {
     inventory: Flags.string({description: 'describe this inventory file instead of the live host'}),
     host: Flags.string({description: "the host name (default: the host's or the inventory's)"}),
     'max-units': Flags.integer({min: 1, max: 1000, default: DEFAULT_MAX_UNITS, description: 'refuse hosts with more units than `affinity --max-units` tests'}),
+    rules: Flags.string({multiple: true, description: 'rule-set files or directories, consulted before <root>/etc/vfio-mig/rules.d and the shipped ones (use the same on every host)'}),
   };
 
   protected async execute(): Promise<Outcome<LabelsResult>> {
-    const {out, name, expiry, inventory, host} = this.flags;
+    const {out, name, expiry, inventory, host, rules: extra} = this.flags;
     const lifetime = parseDuration(expiry);
     if (lifetime === undefined) throw new InputError(`--expiry ${expiry}: not a duration; give e.g. 30m, 2h or 1h30m`, 'USAGE');
     if (name.startsWith('.') || name.includes('/') || name === '') throw new InputError(`--name ${name}: give a plain file name that does not start with a dot`, 'USAGE');
     const inv = await fleetHost(this.sysfs(), {...(inventory === undefined ? {} : {inventory}), ...(host === undefined ? {} : {host})});
-    const facts = hostFacts(inv);
+    // Identity units carry what the rule sets in force compare (src/lib/rules/terms.ts).
+    const {loadRuleSets} = await import('../lib/rules/index.js');
+    const facts = hostFacts(inv, await loadRuleSets({sysfs: this.sysfs(), ...(extra ? {extra} : {})}));
     let labels: Map<string, string>;
     try {
       labels = hostLabels(facts, this.flags['max-units']);

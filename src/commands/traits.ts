@@ -17,7 +17,7 @@ export type TraitsResult =
 export default class Traits extends BaseCommand<typeof Traits, TraitsResult> {
   static override summary = "Write this host's Nova provider config with CUSTOM_ traits, or print a source's flavor extra specs.";
   static override description =
-    'Without --source: the provider config YAML (/etc/nova/provider_config/) giving this compute node ($COMPUTE_NODE, or --provider-name) traits for the models, v4 versions and bool parameter values it can take. With --source: the flavor extra specs (trait:CUSTOM_X=required) a source needs. Traits cannot express integer ranges, string values, that the facts hold on one type, or free capacity: those are listed and left to `vfio-mig compat` at pre-migration.' + exitCodes({0: 'written', 3: 'a write error'});
+    'Without --source: the provider config YAML (/etc/nova/provider_config/) giving this compute node ($COMPUTE_NODE, or --provider-name) traits for the models, v4 versions and bool parameter values it can take, and for devices judged by identity the equality facts the rule sets compare. With --source: the flavor extra specs (trait:CUSTOM_X=required) a source needs. Traits cannot express integer ranges, string values, version ranges (at_least), excluded pairs, one of several compatible branches, that the facts hold on one type, or free capacity: those are listed and left to `vfio-mig compat` at pre-migration.' + exitCodes({0: 'written', 3: 'a write error'});
   static override examples = [
     '<%= config.bin %> traits',
     '<%= config.bin %> traits --out - --inventory gpu-a.json',
@@ -30,15 +30,19 @@ export default class Traits extends BaseCommand<typeof Traits, TraitsResult> {
     host: Flags.string({description: "the host name (default: the host's or the inventory's)"}),
     'provider-name': Flags.string({description: 'identify the provider by name instead of $COMPUTE_NODE'}),
     source: Flags.string({description: 'print the flavor extra specs for this device, parameter list or stream header instead'}),
+    rules: Flags.string({multiple: true, description: 'rule-set files or directories, consulted before <root>/etc/vfio-mig/rules.d and the shipped ones (use the same on every host)'}),
   };
 
   protected async execute(): Promise<Outcome<TraitsResult>> {
-    const {out, inventory, host, source} = this.flags;
+    const {out, inventory, host, source, rules: extra} = this.flags;
+    const {loadRuleSets, identityLabel} = await import('../lib/rules/index.js');
+    const rules = await loadRuleSets({sysfs: this.sysfs(), ...(extra ? {extra} : {})});
     const providerName = this.flags['provider-name'];
     if (source !== undefined) {
       const list = await fleetSource(source, {sysfs: this.sysfs(), ...(host === undefined ? {} : {host})});
-      const specs = extraSpecsFor(list);
-      const result: TraitsResult = {mode: 'extra-specs', source: {host: list.source.host, device: list.source.device, model: list.model}, ...specs};
+      const specs = extraSpecsFor(list, rules);
+      const model = list.scheme === 'none' ? identityLabel(list.identity) : list.model;
+      const result: TraitsResult = {mode: 'extra-specs', source: {host: list.source.host, device: list.source.device, model}, ...specs};
       return {
         result,
         exitCode: 0,
@@ -54,7 +58,7 @@ export default class Traits extends BaseCommand<typeof Traits, TraitsResult> {
       throw new InputError(`--provider-name: give a printable name of at most 200 characters`, 'USAGE');
     }
     const inv = await fleetHost(this.sysfs(), {...(inventory === undefined ? {} : {inventory}), ...(host === undefined ? {} : {host})});
-    const traits = hostTraits(hostFacts(inv));
+    const traits = hostTraits(hostFacts(inv, rules));
     const config = providerConfig(traits, providerName === undefined ? undefined : {name: providerName});
     const {toYaml} = await import('../lib/format/yaml.js');
     const text = `# vfio-mig traits for ${escapeField(inv.host)}: written by \`vfio-mig traits\`; do not edit.\n${toYaml(config)}`;

@@ -19,7 +19,7 @@ describe('labels, affinity, traits commands', () => {
     expect(bad.stderr).toBe('vfio-mig: --expiry soon: not a duration; give e.g. 30m, 2h or 1h30m\n');
     const many = runCli(['labels', '--sysfs-root', fixtureHost('gpu-a'), '--out', '/nonexistent', '--max-units', '2']);
     expect(many.code).toBe(3);
-    expect(many.stderr).toMatch(/gpu-a has 6 distinct units, more than --max-units 2; raise --max-units/);
+    expect(many.stderr).toMatch(/gpu-a has 8 distinct units, more than --max-units 2; raise --max-units/);
   });
 
   it('affinity for a live source device prints YAML a pod spec takes; --json matches its schema', () => {
@@ -48,5 +48,23 @@ describe('labels, affinity, traits commands', () => {
     const human = runCli(['traits', '--source', fixture('params/gpu-a-4GB.json')]);
     expect(human.stdout).toMatch(/^trait:CUSTOM_VFIOMIG_MODEL_VENDOR_A_COM_GFX_[A-Z2-7]{8}=required\n/);
     expect(human.stdout).toMatch(/# not checked by traits; `vfio-mig compat` checks them at pre-migration:\n#   memory=4096: integer ranges/);
+  });
+  it('identity sources (no vendor metadata): affinity and extra specs from the rule set, labels carry the facts', () => {
+    const env = parseEnvelope(runCli(['affinity', '--source', fixture('params/vgpu-a-L4-2Q.json'), '--json', '--max-units', '2']), 'affinity');
+    expect(env.result.satisfiable).toBe(true);
+    expect(env.result.rule_set).toBe('nvidia-vgpu');
+    const term = env.result.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions;
+    expect(term).toContainEqual({key: 'vfio-mig.dev/u0.id.vgpu_type_name', operator: 'In', values: ['NVIDIA_20L4-2Q']});
+    expect(term).toContainEqual({key: 'vfio-mig.dev/u0.id.vgpu_driver_version.b1', operator: 'In', values: ['550']});
+    const human = runCli(['affinity', '--source', fixture('params/vgpu-a-L4-2Q.json'), '--max-units', '1']);
+    expect(human.stdout).toMatch(/^# vfio-mig affinity for nvidia NVIDIA L4-2Q \(rule set nvidia-vgpu\) from /);
+    const labels = runCli(['labels', '--sysfs-root', fixtureHost('vgpu-b'), '--out', '-']);
+    expect(labels.code).toBe(0);
+    expect(labels.stdout).toMatch(/^vfio-mig.dev\/u\d+.rs.nvidia-vgpu=[0-9a-f]{16}$/m);
+    expect(labels.stdout).toMatch(/^vfio-mig.dev\/u\d+.id.vgpu_driver_version=\d+\.\d+\.\d+$/m);
+    const specs = runCli(['traits', '--source', fixture('params/vgpu-a-L4-2Q.json')]);
+    expect(specs.code).toBe(0);
+    expect(specs.stdout).toMatch(/^trait:CUSTOM_VFIOMIG_ID_[A-Z0-9_]+=required$/m);
+    expect(specs.stdout).toMatch(/# not checked by traits/);
   });
 });

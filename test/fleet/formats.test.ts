@@ -3,13 +3,16 @@
  * written from the NFD and Nova formats; label files stay under 64 KiB; names and values
  * keep their limits and map back.
  */
+import {readdirSync} from 'node:fs';
 import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 
 import {parse} from 'yaml';
 
+import {affinityFor} from '../../src/lib/fleet/affinity.js';
 import {hostLabels} from '../../src/lib/fleet/labels.js';
+import {nodeMatches} from '../../src/lib/fleet/node-affinity.js';
 import {digestToken, escapeText, isLabelName, isLabelValue, labelValue, unescapeText} from '../../src/lib/fleet/names.js';
 import {MAX_FEATURE_FILE_BYTES, parseDuration, parseFeatureFile, renderFeatureFile} from '../../src/lib/fleet/nfd.js';
 import {hostTraits, providerConfig} from '../../src/lib/fleet/traits.js';
@@ -19,9 +22,11 @@ import {nfdFeatures} from '../../src/lib/schema/generated/nfd-features.js';
 import {novaProviderConfig} from '../../src/lib/schema/generated/nova-provider-config.js';
 import {inventoryOf} from '../compat/helpers.js';
 import {repoRoot, runCli} from '../helpers/cli.js';
-import {generateFleet} from './generate.js';
+import {loadRuleSets} from '../../src/lib/rules/index.js';
+import {fleetRuleSets, generateFleet} from './generate.js';
 
-const FIXTURE_HOSTS = ['broken', 'gpu-a', 'gpu-b', 'pci-vf', 'v4-host'];
+/** Every fixture host tree (vendor metadata, rule-set identities, mtty, variant drivers). */
+const FIXTURE_HOSTS = readdirSync(path.join(repoRoot, 'fixtures/hosts')).sort();
 
 describe('feature files and provider configs of the fixture hosts', () => {
   it.each(FIXTURE_HOSTS)('%s: the CLI writes a feature file that validates, under 64 KiB, atomically', async (host) => {
@@ -61,19 +66,26 @@ describe('feature files and provider configs of the fixture hosts', () => {
   });
 
   it('the largest fixture host stays well under 64 KiB, and so does every generated host', async () => {
+    const shipped = await loadRuleSets();
     const sizes = await Promise.all(
       FIXTURE_HOSTS.map(async (h) => {
         const inv = await inventoryOf(h);
-        return Buffer.byteLength(renderFeatureFile(hostLabels(hostFacts(inv)), {host: h, expiry: new Date(), generated: new Date()}));
+        return [h, Buffer.byteLength(renderFeatureFile(hostLabels(hostFacts(inv, shipped)), {host: h, expiry: new Date(), generated: new Date()}))] as const;
       }),
     );
-    expect(Math.max(...sizes)).toBeLessThan(MAX_FEATURE_FILE_BYTES / 4);
+    const [largest, bytes] = [...sizes].sort((a, b) => b[1] - a[1])[0]!;
+    console.log(`label files of ${sizes.length} fixture hosts: largest ${largest}, ${bytes} bytes (NFD limit ${MAX_FEATURE_FILE_BYTES})`);
+    expect(bytes).toBeLessThan(MAX_FEATURE_FILE_BYTES / 4);
+    const rules = await fleetRuleSets();
+    let most = 0;
     for (const inv of generateFleet(220)) {
-      const labels = hostLabels(hostFacts(inv));
-      const text = renderFeatureFile(labels, {host: inv.host, expiry: new Date(), generated: new Date()});
+      const facts = hostFacts(inv, rules);
+      const text = renderFeatureFile(hostLabels(facts), {host: inv.host, expiry: new Date(), generated: new Date()});
+      most = Math.max(most, Buffer.byteLength(text));
       expect(nfdFeatures({expiry_time: parseFeatureFile(text).expiry, labels: Object.fromEntries(parseFeatureFile(text).labels)})).toBe(true);
-      expect(novaProviderConfig(parse(toYaml(providerConfig(hostTraits(hostFacts(inv)))), {version: '1.1'}))).toBe(true);
+      expect(novaProviderConfig(parse(toYaml(providerConfig(hostTraits(facts))), {version: '1.1'}))).toBe(true);
     }
+    expect(most).toBeLessThan(MAX_FEATURE_FILE_BYTES);
   });
 
   it('the schemas refuse what NFD and Nova refuse', () => {
@@ -92,6 +104,26 @@ describe('feature files and provider configs of the fixture hosts', () => {
 });
 
 describe('names and values within the label limits', () => {
+  it('identity values past the limits become digests, others escape reversibly; the affinity still matches', async () => {
+    const rules = await loadRuleSets();
+    const long = `NVIDIA ${'X'.repeat(70)}-8Q`;
+    const vf = (bdf: string, name: string) => ({
+      kind: 'pci' as const, bdf, driver: 'nvidia', type_migration: null, migration: null, in_use: null, problems: [],
+      identity: {bus: 'pci' as const, driver: 'nvidia', vgpu_type: '9', vgpu_type_name: name, vgpu_driver_version: '550.54.14', pci_vendor: '0x10de', pci_device: '0x27b8'},
+    });
+    const inv = {apiVersion: 'vfio-mig/v2' as const, kind: 'Inventory' as const, host: 'h', taken_at: '2026-12-03T00:00:00Z', types: [], devices: [vf('0000:41:00.4', long), vf('0000:41:00.5', 'NVIDIA_ü/2Q')]};
+    const labels = hostLabels(hostFacts(inv, rules));
+    const names = [...labels.entries()].filter(([k]) => k.endsWith('.id.vgpu_type_name')).map(([, v]) => v).sort();
+    expect(names).toEqual([digestToken(long), 'NVIDIA___c3_bc_2f2Q'].sort());
+    expect(unescapeText('NVIDIA___c3_bc_2f2Q')).toBe('NVIDIA_ü/2Q');
+    for (const [k, v] of labels) expect([k, isLabelName(k) && isLabelValue(v)]).toEqual([k, true]);
+    const src = {apiVersion: 'vfio-mig/v2' as const, kind: 'ParamList' as const, scheme: 'none' as const, source: {host: 'other', device: 'x'}, identity: inv.devices[0]!.identity};
+    const text = renderFeatureFile(labels, {host: 'h', expiry: new Date(), generated: new Date()});
+    expect(nodeMatches(affinityFor(src, 2, rules).nodeAffinity, parseFeatureFile(text).labels)).toBe(true);
+    const other = {...src, identity: {...src.identity, vgpu_type_name: `NVIDIA ${'X'.repeat(70)}-4Q`}};
+    expect(nodeMatches(affinityFor(other, 2, rules).nodeAffinity, parseFeatureFile(text).labels)).toBe(false);
+  });
+
   it('escapes reversibly and falls back to a digest that no escaped text can be', () => {
     for (const text of ['vendor-a.com/gfx', 'a_b', 'x y/z', 'ünï', '_zz', 'h_zabc', '1.0']) {
       expect(unescapeText(escapeText(text))).toBe(text);

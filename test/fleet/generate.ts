@@ -5,7 +5,11 @@
  * unreadable devices, no free instances, unknown free instances, PCI variant devices, long
  * names that need digests) and sources that hit each of them, IS_SOURCE included.
  */
-import type {AllowedValue, Inventory, MdevType, MetadataParamList as ParamList, ParamSpec, ParamValue, TypeMigration, VfioDevice} from '../../src/lib/model/types.js';
+import path from 'node:path';
+
+import type {AllowedValue, DeviceIdentity, Inventory, MdevType, MetadataParamList as ParamList, ParamList as AnyParamList, ParamSpec, ParamValue, TypeMigration, VfioDevice} from '../../src/lib/model/types.js';
+import {type LoadedRuleSet, loadRuleSets} from '../../src/lib/rules/index.js';
+import {REPO} from '../compat/helpers.js';
 
 export function rng(seed: number): () => number {
   let s = seed | 0;
@@ -62,7 +66,69 @@ function hex(n: number, w: number): string {
   return n.toString(16).padStart(w, '0');
 }
 
-export function generateHost(h: number, r: () => number): Inventory {
+/**
+ * The rule sets of the generated fleet: the shipped ones, a set with every kind of rule
+ * (fixtures/rules/fleet-test.yaml) and an at_least one for PCI (fleet-test-pci.yaml). The
+ * same on every host, as the labels assume.
+ */
+export async function fleetRuleSets(): Promise<LoadedRuleSet[]> {
+  const dir = path.join(REPO, 'fixtures/rules');
+  return loadRuleSets({extra: ['fleet-test.yaml', 'fleet-test-pci.yaml'].map((f) => path.join(dir, f))});
+}
+
+type Pick = <T>(xs: T[]) => T;
+
+function picker(r: () => number): Pick {
+  return <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)] as T;
+}
+
+/** Sets the defined fields only (an absent field is a fact too). */
+function identityOf(fields: Record<string, string | undefined>): DeviceIdentity {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as unknown as DeviceIdentity;
+}
+
+/**
+ * A generated identity. Values hit every rule kind: equal and excluded types, branches (1.2 and
+ * 1.3 declared compatible), at_least on dotted versions, srcversion hashes and (destinations
+ * only: `wide`) versions too wide for a label integer, may_differ values and min/max limits.
+ */
+export function generateIdentity(r: () => number, bus: 'mdev' | 'pci', wide = true): DeviceIdentity {
+  const pick = picker(r);
+  const w = (xs: (string | undefined)[], extra: string[]) => (wide ? [...xs, ...extra] : xs);
+  if (bus === 'mdev') {
+    const d = r();
+    return identityOf({
+      bus,
+      driver: d < 0.7 ? 'vgfx' : d < 0.85 ? 'mtty' : 'i915',
+      driver_version: pick(['1.2.3', '1.3.0', '1.4.1', '2.0', '1.2', undefined, 'A1B2C3D4E5F6']),
+      mdev_type: pick(['vgfx-a', 'vgfx-b', 'vgfx-c']),
+      device_api: 'vfio-pci',
+      parent_device: pick(['0x1', '0x2', '0x3', undefined]),
+      parent_revision: pick(w(['1', '2', '10', '2.0.1', undefined, 'abc'], ['1.2.3.4', '2000000'])),
+      parent_subsystem_device: pick(['1', '5', '10', 'abc', undefined]),
+    });
+  }
+  const d = r();
+  if (d < 0.5) {
+    // A name past the label value limit (digest) and one that needs escapes.
+    const t = pick([['1', 'NVIDIA L4-2Q'], ['2', 'NVIDIA L4-4Q'], [undefined, undefined], ['3', `NVIDIA ${'X'.repeat(70)}-8Q`], ['4', 'NVIDIA_ü/2Q']]);
+    return identityOf({
+      bus,
+      driver: 'nvidia',
+      vgpu_type: t[0],
+      vgpu_type_name: t[1],
+      vgpu_driver_version: pick(['550.54.14', '550.90.07', '535.183.01', '535.54.03', '570.1']),
+      pci_vendor: '0x10de',
+      pci_device: pick(['0x2331', '0x2335', '0x27b8', '0x2324']),
+    });
+  }
+  if (d < 0.7) {
+    return identityOf({bus, driver: 'mlx5_vfio_pci', driver_version: pick(['A1B2', 'C3D4']), pci_vendor: '0x15b3', pci_device: pick(['0x101e', '0x101f']), pci_subsystem_vendor: '0x15b3', pci_subsystem_device: '0x0001'});
+  }
+  return identityOf({bus, driver: 'vfpci', driver_version: pick(w(['1', '1.5', '2.0.1', 'srcABC', undefined], ['1.2.3.4'])), pci_vendor: '0x1af4', pci_device: pick(['0x1', '0x2'])});
+}
+
+export function generateHost(h: number, r: () => number, ri: () => number = rng(h + 1000)): Inventory {
   const host = h === 7 ? `host-${'long'.repeat(20)}-${h}` : `host-${String(h).padStart(3, '0')}`;
   const types: MdevType[] = [];
   const devices: VfioDevice[] = [];
@@ -76,6 +142,8 @@ export function generateHost(h: number, r: () => number): Inventory {
       migration: meta,
       problems: meta === null ? ['bad metadata'] : [],
       ...(aiPick < 0.1 ? {} : {available_instances: aiPick < 0.45 ? 0 : Math.floor(r() * 4)}),
+      // Identities come from their own stream, so the metadata fleet stays what it was.
+      ...(ri() < 0.85 ? {identity: generateIdentity(ri, 'mdev')} : {}),
     };
     types.push(type);
     const nDev = Math.floor(r() * 3);
@@ -96,6 +164,7 @@ export function generateHost(h: number, r: () => number): Inventory {
         migration,
         in_use: r() < 0.3 ? {pids: [100 + d]} : null,
         problems: [],
+        ...(type.identity === undefined ? {} : {identity: type.identity}),
       });
     }
   }
@@ -113,12 +182,39 @@ export function generateHost(h: number, r: () => number): Inventory {
       problems: [],
     });
   }
-  return {apiVersion: 'vfio-mig/v1', kind: 'Inventory', host, taken_at: '2026-12-03T00:00:00Z', types, devices};
+  // PCI functions judged by identity only (variant drivers, NVIDIA per-VF vGPU).
+  const nPci = Math.floor(ri() * 3);
+  for (let k = 0; k < nPci; k++) {
+    devices.push({
+      kind: 'pci',
+      bdf: `0000:41:00.${k + 4}`,
+      driver: 'vfio-pci',
+      type_migration: null,
+      migration: null,
+      in_use: ri() < 0.3 ? {pids: [9 + k]} : null,
+      problems: [],
+      identity: generateIdentity(ri, 'pci'),
+    });
+  }
+  return {apiVersion: 'vfio-mig/v2', kind: 'Inventory', host, taken_at: '2026-12-03T00:00:00Z', types, devices};
 }
 
 export function generateFleet(hosts: number, seed = 14): Inventory[] {
   const r = rng(seed);
-  return Array.from({length: hosts}, (_, h) => generateHost(h, r));
+  const ri = rng(seed + 7);
+  return Array.from({length: hosts}, (_, h) => generateHost(h, r, ri));
+}
+
+/** Random identity sources (scheme none) over the same vocabulary; some fit nowhere. */
+export function generateIdentityLists(count: number, seed = 43): AnyParamList[] {
+  const r = rng(seed);
+  return Array.from({length: count}, (_, i) => ({
+    apiVersion: 'vfio-mig/v2' as const,
+    kind: 'ParamList' as const,
+    scheme: 'none' as const,
+    source: {host: `host-${String(Math.floor(r() * 250)).padStart(3, '0')}`, device: `0000:41:00.${i % 3 + 4}`},
+    identity: generateIdentity(r, r() < 0.5 ? 'mdev' : 'pci', false),
+  }));
 }
 
 /** Random parameter lists over the same vocabulary (some fit nowhere). */

@@ -76,6 +76,8 @@ export class FakeEngine implements EngineLike {
     readonly devices: Map<string, FakeDevice>,
     private device?: FakeDevice,
     private readonly wire?: {path: string; done: Promise<void>; written: () => void},
+    /** A descriptor of ours the engine inherited as its fd 3 (read from its current offset). */
+    private readonly dataFd?: number,
   ) {}
 
   async request<O extends OpName>(op: O, args: OpArgs<O>, opts: {onProgress?: (ev: ProgressEvent) => void} = {}): Promise<OpResult<O>> {
@@ -200,8 +202,9 @@ export class FakeEngine implements EngineLike {
         return {...base, complete: !args.abort, payload_bytes: this.readSoFar, chunks: 1, stream_bytes: this.readSoFar};
       case 'load_begin': {
         // Through the wire (a pipe between two engines) the payload is there once the writer ends.
-        this.inputPath = (args.path as string | undefined) ?? this.wire!.path;
-        const text = readFileSync(this.inputPath);
+        const fromFd = args.path === undefined && this.dataFd !== undefined;
+        this.inputPath = fromFd ? undefined : ((args.path as string | undefined) ?? this.wire?.path);
+        const text = fromFd ? readFileSync(this.dataFd!) : readFileSync(this.inputPath!);
         const nl = text.indexOf(10);
         const header = text.subarray(0, nl).toString();
         this.input = {header: header === 'null' ? null : header, payload: text.subarray(nl + 1)};

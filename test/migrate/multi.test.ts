@@ -1,16 +1,20 @@
-import {cp, rm, symlink, writeFile} from 'node:fs/promises';
+import {readFileSync, readdirSync} from 'node:fs';
+import {cp, readdir, readFile, rm, symlink, writeFile} from 'node:fs/promises';
 import path from 'node:path';
+
+import {Ajv2020} from 'ajv/dist/2020.js';
 
 import {ExitCode} from '../../src/lib/errors.js';
 import {MigFlag, MigState} from '../../src/lib/fsm/states.js';
 import {InterruptedError} from '../../src/lib/migrate/guard.js';
 import {MigrationFailedError} from '../../src/lib/migrate/recover.js';
 import {runMigration} from '../../src/lib/migrate/run.js';
-import {loadDevice} from '../../src/lib/migrate/load.js';
-import {saveDevice} from '../../src/lib/migrate/save.js';
+import {loadDevice, loadGroup} from '../../src/lib/migrate/load.js';
+import {saveDevice, saveGroup} from '../../src/lib/migrate/save.js';
 import {prepareDevice} from '../../src/lib/prepare/apply.js';
 import {SysfsRoot} from '../../src/lib/sysfs/root.js';
 import {copyHost} from '../helpers/cli.js';
+import {ROOT} from '../engine/helpers.js';
 import {fixtureList} from '../compat/helpers.js';
 import {FakeDevice, FakeEngine} from './fake-engine.js';
 
@@ -62,8 +66,8 @@ function world(flags: number, flagsOf: Partial<Record<string, number>> = {}) {
     return {path: path.join(root, `wire-${i}-${Math.random()}`), done: new Promise<void>((resolve) => (written = resolve)), written: () => written()};
   });
   const engines: FakeEngine[] = [];
-  const start = async () => {
-    const e = new FakeEngine(devices, undefined, wires[Math.floor(engines.length / 2)]);
+  const start = async (data?: unknown) => {
+    const e = new FakeEngine(devices, undefined, wires[Math.floor(engines.length / 2)], typeof data === 'number' ? data : undefined);
     engines.push(e);
     return e;
   };
@@ -72,6 +76,17 @@ function world(flags: number, flagsOf: Partial<Record<string, number>> = {}) {
     {source: SRC2, dest: DST2},
   ];
   return {s1: devices.get(SRC)!, d1: devices.get(DST)!, s2: devices.get(SRC2)!, d2: devices.get(DST2)!, log: log.entries, start, engines, pairs};
+}
+
+/** Problems of a failed run's error.details against migrate-run.schema.json#/$defs/failure. */
+function failureSchemaProblems(details: unknown): unknown[] {
+  const ajv = new Ajv2020({strict: true, allowUnionTypes: true, allErrors: true});
+  const dir = path.join(ROOT, 'schemas');
+  for (const sub of ['', 'output']) {
+    for (const f of readdirSync(path.join(dir, sub)).filter((n) => n.endsWith('.schema.json'))) ajv.addSchema(JSON.parse(readFileSync(path.join(dir, sub, f), 'utf8')) as object);
+  }
+  const validate = ajv.compile({$ref: 'https://vfio-mig.dev/schemas/output/migrate-run.schema.json#/$defs/failure'});
+  return validate(details) ? [] : (validate.errors ?? []);
 }
 
 function index(log: string[], entry: string): number {
@@ -137,6 +152,8 @@ describe('several pairs, all or nothing (QEMU order)', () => {
     expect(w.s1.memory[1]).toBe(7);
     expect(w.s1.state).toBe(MigState.RUNNING);
     expect(w.s2.state).toBe(MigState.RUNNING);
+    // What --json puts in error.details is the documented shape.
+    expect(failureSchemaProblems(error.details)).toEqual([]);
   });
 
   it('a device going to ERROR on the first source: the others unwound, that one reset (exit 4)', async () => {
@@ -216,5 +233,58 @@ describe('an interrupted prepare of the destination is rolled back by run and lo
     const r = await loadDevice({sysfs, device: DST, input: {path: file}, start: w.start});
     expect(r.recovered_prepare).toMatchObject({pid: process.pid, restored: [{ok: true}]});
     expect(r.final_state).toBe('RUNNING');
+  });
+});
+
+describe('several devices to one stream (saveGroup)', () => {
+  it('QEMU order, the transfers into part files joined in order; the first header announces the second', async () => {
+    const w = world(SC | P2P);
+    const out = path.join(root, 'group.state');
+    const r = await saveGroup({sysfs, devices: [SRC, SRC2], output: {path: out}, start: w.start, finalState: 'running'});
+    expect(r.members.map((m) => [m.device, m.final_state, m.payload_bytes])).toEqual([
+      [SRC, 'RUNNING', 4096],
+      [SRC2, 'RUNNING', 4096],
+    ]);
+    const at = (e: string) => index(w.log, e);
+    expect(Math.max(at('s1:RUNNING->RUNNING_P2P'), at('s2:RUNNING->RUNNING_P2P'))).toBeLessThan(Math.min(at('s1:RUNNING_P2P->STOP'), at('s2:RUNNING_P2P->STOP')));
+    // The fake writes each member as a header line then its bytes: the first header comes first.
+    const text = await readFile(out);
+    const first = JSON.parse(text.subarray(0, text.indexOf(10)).toString()) as {group: {index: number; count: number; members: {source: {device: string}}[]}};
+    expect(first.group).toMatchObject({index: 0, count: 2});
+    expect(first.group.members.map((h) => h.source.device)).toEqual([SRC2]);
+    expect(text.length).toBeGreaterThan(2 * 4096);
+    expect((await readdir(root)).filter((f) => f.includes('.part-') || f.includes('.partial-'))).toEqual([]);
+  });
+
+  it('the second source failing mid-read unwinds both, leaves no file, names both (exit 3)', async () => {
+    const w = world(SC | P2P);
+    w.s2.faults = {failReadAfter: 100};
+    const out = path.join(root, 'group-bad.state');
+    const error = await failure(saveGroup({sysfs, devices: [SRC, SRC2], output: {path: out}, start: w.start, finalState: 'stop'}));
+    expect(error.exitCode).toBe(ExitCode.runtime);
+    expect(error.recoveries.map((r) => [r.device, r.role, r.state])).toEqual([
+      [SRC, 'source', 'RUNNING'],
+      [SRC2, 'source', 'RUNNING'],
+    ]);
+    expect(w.engines.filter((e) => e.ops.includes('commit'))).toEqual([]);
+    expect((await readdir(root)).filter((f) => f.startsWith('group-bad') || f.includes('.part-'))).toEqual([]);
+  });
+
+  it('refused before anything moves: a device without P2P (exit 2), --raw with several, a device named twice', async () => {
+    const w = world(SC | P2P, {[SRC2]: SC});
+    const out = {path: path.join(root, 'never.state')};
+    await expect(saveGroup({sysfs, devices: [SRC, SRC2], output: out, start: w.start, finalState: 'stop'})).rejects.toMatchObject({code: 'NO_P2P', exitCode: ExitCode.input});
+    await expect(saveGroup({sysfs, devices: [SRC, SRC2], output: out, raw: true, start: w.start, finalState: 'stop'})).rejects.toMatchObject({code: 'RAW_GROUP'});
+    await expect(saveGroup({sysfs, devices: [SRC, SRC], output: out, start: w.start, finalState: 'stop'})).rejects.toMatchObject({code: 'DUPLICATE_DEVICE'});
+    expect(w.log).toEqual([]);
+  });
+
+  it('loadGroup: a one-device stream for two destinations is refused before any device is touched', async () => {
+    const w = world(SC | P2P);
+    const file = path.join(root, 'one.state');
+    await saveDevice({sysfs, device: SRC, output: {path: file}, start: w.start, finalState: 'running'});
+    const before = w.log.length;
+    await expect(loadGroup({sysfs, devices: [DST, DST2], input: {path: file}, start: w.start})).rejects.toMatchObject({code: 'GROUP_COUNT', exitCode: ExitCode.input});
+    expect(w.log.length).toBe(before);
   });
 });

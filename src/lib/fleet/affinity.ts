@@ -3,9 +3,11 @@
  * what the compatibility rules ask of that unit (labels.ts describes the labels). A node
  * matches when some unit on it can take the parameter list, exactly as `select` decides.
  */
+import {InputError} from '../errors.js';
 import {isSafeParamName, MAX_STR_VALUE, typeOfValue} from '../model/params.js';
-import type {MetadataParamList as ParamList} from '../model/types.js';
-import {boolValue, DEFAULT_MAX_UNITS, modelValue, paramKey, soleKey, strValue, unitPrefix, versionValue} from './labels.js';
+import type {ParamList} from '../model/types.js';
+import {type LoadedRuleSet, type Requirement, sourceRequirements} from '../rules/index.js';
+import {boolValue, DEFAULT_MAX_UNITS, factLabelKey, factLabelValue, modelValue, paramKey, soleKey, strValue, unitPrefix, versionValue} from './labels.js';
 import {LABEL_NAMESPACE} from './names.js';
 
 export type Operator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
@@ -29,6 +31,8 @@ export interface AffinityResult {
   satisfiable: boolean;
   /** Why it is not satisfiable. */
   reason?: string;
+  /** A source without vendor metadata: the rule set that judges it. */
+  rule_set?: string;
   max_units: number;
   nodeAffinity: NodeAffinity;
 }
@@ -42,7 +46,7 @@ export function label(name: string): string {
 const NEVER: NodeSelectorTerm = {matchExpressions: [{key: label('never'), operator: 'Exists'}]};
 
 /** Why no destination can take `list` whatever it offers, or undefined. */
-function unsatisfiable(list: ParamList): string | undefined {
+function unsatisfiable(list: Exclude<ParamList, {scheme: 'none'}>): string | undefined {
   if (list.scheme === 'v4') return undefined;
   for (const [name, value] of Object.entries(list.params)) {
     if (!isSafeParamName(name)) return `parameter name ${JSON.stringify(name)} is not safe; no destination has it`;
@@ -52,16 +56,26 @@ function unsatisfiable(list: ParamList): string | undefined {
   return undefined;
 }
 
-function unitTerm(list: ParamList, i: number): NodeSelectorTerm {
+/** A rule-set requirement (src/lib/rules/terms.ts) as an expression on unit i's labels. */
+function requirementExpression(i: number, q: Requirement): NodeSelectorRequirement {
+  const key = label(factLabelKey(i, q.fact));
+  if (q.op === 'absent') return {key, operator: 'DoesNotExist'};
+  // Gt takes an int64; the fact is an integer at least q.value, i.e. greater than q.value - 1.
+  if (q.op === 'at_least') return {key, operator: 'Gt', values: [(BigInt(q.value) - 1n).toString()]};
+  return {key, operator: q.op === 'in' ? 'In' : 'NotIn', values: q.values.map((v) => factLabelValue(q.fact, v))};
+}
+
+function unitTerm(list: ParamList, i: number, identity: Requirement[]): NodeSelectorTerm {
   const p = unitPrefix(i);
-  const ex: NodeSelectorRequirement[] = [
-    {key: label(`${p}slots`), operator: 'Gt', values: ['0']},
-    {key: label(`${p}scheme`), operator: 'In', values: [list.scheme]},
-    {key: label(`${p}model`), operator: 'In', values: [modelValue(list.model)]},
-  ];
+  const ex: NodeSelectorRequirement[] = [{key: label(`${p}slots`), operator: 'Gt', values: ['0']}];
+  if (list.scheme === 'none') {
+    ex.push({key: label(`${p}scheme`), operator: 'In', values: ['identity']}, ...identity.map((q) => requirementExpression(i, q)));
+  } else {
+    ex.push({key: label(`${p}scheme`), operator: 'In', values: [list.scheme]}, {key: label(`${p}model`), operator: 'In', values: [modelValue(list.model)]});
+  }
   if (list.scheme === 'v4') {
     ex.push({key: label(`${p}version`), operator: 'In', values: [versionValue(list.version)]});
-  } else {
+  } else if (list.scheme === 'v3') {
     const names = Object.keys(list.params).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const name of names) {
       const key = paramKey(i, name);
@@ -80,13 +94,28 @@ function unitTerm(list: ParamList, i: number): NodeSelectorTerm {
   return {matchExpressions: ex};
 }
 
-/** The required node affinity selecting the hosts whose labels say they can take `list`. */
-export function affinityFor(list: ParamList, maxUnits = DEFAULT_MAX_UNITS): AffinityResult {
-  const reason = unsatisfiable(list);
+/**
+ * The required node affinity selecting the hosts whose labels say they can take `list`. A
+ * source without vendor metadata is judged by `rules`, the rule sets in force (the same the
+ * hosts labelled with): their terms come from the rules module, never from here.
+ */
+export function affinityFor(list: ParamList, maxUnits = DEFAULT_MAX_UNITS, rules: LoadedRuleSet[] = []): AffinityResult {
+  let reason: string | undefined;
+  let identity: Requirement[] = [];
+  let ruleSet: {rule_set: string} | Record<string, never> = {};
+  if (list.scheme === 'none') {
+    const t = sourceRequirements(list.identity, rules);
+    if (t.ok) {
+      identity = t.requirements;
+      ruleSet = {rule_set: t.set.set.name};
+    }
+    else if ('unsatisfiable' in t) reason = t.unsatisfiable;
+    else throw new InputError(t.not_expressible, 'NOT_EXPRESSIBLE');
+  } else reason = unsatisfiable(list);
   if (reason !== undefined) {
     return {satisfiable: false, reason, max_units: maxUnits, nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [NEVER]}}};
   }
   const terms: NodeSelectorTerm[] = [];
-  for (let i = 0; i < maxUnits; i++) terms.push(unitTerm(list, i));
-  return {satisfiable: true, max_units: maxUnits, nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: terms}}};
+  for (let i = 0; i < maxUnits; i++) terms.push(unitTerm(list, i, identity));
+  return {satisfiable: true, ...ruleSet, max_units: maxUnits, nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: terms}}};
 }

@@ -1,6 +1,6 @@
 /**
  * Node labels (names without the `vfio-mig.dev/` prefix) for one host's units, and the
- * encoding the affinity generator (affinity.ts) tests. docs/fleet-labels.md is the reference.
+ * encoding the affinity generator (affinity.ts) tests. docs/fleet.md is the reference.
  *
  *   schema                      encoding version (1)
  *   units                       number of units labelled
@@ -13,13 +13,22 @@
  *   u<i>.p.<param>.nlo/.nhi     ... and for lo < 0 (negated bounds, see below)
  *   u<i>.p.<param>.v            v3 bool/str: `b.true`, `b.false`, `any.b`, `s.<value>`, `any.s`
  *   u<i>.sole.<digest(host, dev)>  `true`: unit i's only slot is that free device
+ *   offer.<name>                identity-judged destinations by short name (mdev type, `nvidia
+ *                               <vGPU type>`, `<driver> <vendor>:<device>`): free ones
+ *   u<i>.scheme=identity        a destination judged by identity (no vendor metadata); its
+ *                               facts as the rule sets publish them (src/lib/rules/terms.ts):
+ *   u<i>.rs.<rule set>          the rule set's destination side holds: its content digest
+ *   u<i>.id.<field>             a compared identity field's value (value-escaped)
+ *   u<i>.id.<field>.b<c>        its first c dot-separated parts (same_branch rules)
+ *   u<i>.id.<field>.n           a dotted version as one integer (at_least rules, Gt-able)
  *
  * Label values cannot start with `-`, so an interval is written as non-negative integers:
  * `.lo` = max(lo, 0) and `.hi` = hi when hi >= 0 (absent otherwise); when lo < 0 also
  * `.nlo` = -lo and `.nhi` = max(-hi, 0). Then for v >= 0: v in [lo, hi] <=> .lo <= v <= .hi,
  * and for v < 0: <=> .nlo >= -v and .nhi <= -v.
  */
-import {digest32, labelValue, nameSegment} from './names.js';
+import type {TermFact} from '../rules/index.js';
+import {digest32, escapeText, labelValue, nameSegment} from './names.js';
 import type {Alternative, HostFacts, Unit} from './units.js';
 
 export const LABEL_SCHEMA_VERSION = '1';
@@ -85,13 +94,46 @@ function paramLabels(out: Map<string, string>, key: string, alt: Alternative): v
   }
 }
 
+/** The label name of an identity fact of unit i. */
+export function factLabelKey(i: number, fact: TermFact): string {
+  const p = unitPrefix(i);
+  switch (fact.kind) {
+    case 'set': {
+      // Rule-set names may end in `.` or `-`, which a label name may not.
+      const seg = nameSegment(fact.set, 63 - p.length, 'rs', 'rsh');
+      return /[A-Za-z0-9]$/.test(seg) ? `${p}${seg}` : `${p}rsh.${digest32(fact.set)}`;
+    }
+    case 'value':
+      return `${p}id.${fact.field}`;
+    case 'branch':
+      return `${p}id.${fact.field}.b${fact.components}`;
+    case 'order':
+      return `${p}id.${fact.field}.n`;
+  }
+}
+
+/** The label value of an identity fact: integers and digests as they are, text escaped. */
+export function factLabelValue(fact: TermFact, value: string): string {
+  return fact.kind === 'value' || fact.kind === 'branch' ? labelValue(value) : value;
+}
+
+/** `offer.<escaped name>`, or `offer-h.<digest>` when it does not fit. */
+export function offerKey(name: string): string {
+  const key = `offer.${escapeText(name)}`;
+  return key.length <= 63 && /[A-Za-z0-9]$/.test(key) ? key : `offer-h.${digest32(name)}`;
+}
+
 function unitLabels(out: Map<string, string>, host: string, i: number, unit: Unit): void {
   const p = unitPrefix(i);
+  const f = unit.facts;
   out.set(`${p}slots`, String(unit.slots));
-  out.set(`${p}scheme`, unit.facts.scheme);
-  out.set(`${p}model`, modelValue(unit.facts.model));
-  if (unit.facts.scheme === 'v4') out.set(`${p}version`, versionValue(unit.facts.version));
-  else for (const [name, alt] of unit.facts.params) paramLabels(out, paramKey(i, name), alt);
+  out.set(`${p}scheme`, f.scheme);
+  if (f.scheme === 'identity') for (const [fact, value] of f.facts) out.set(factLabelKey(i, fact), factLabelValue(fact, value));
+  else {
+    out.set(`${p}model`, modelValue(f.model));
+    if (f.scheme === 'v4') out.set(`${p}version`, versionValue(f.version));
+    else for (const [name, alt] of f.params) paramLabels(out, paramKey(i, name), alt);
+  }
   if (unit.slots === 1 && unit.devices.length === 1) out.set(soleKey(i, host, unit.devices[0] as string), 'true');
 }
 
@@ -111,8 +153,13 @@ export function hostLabels(facts: HostFacts, maxUnits = DEFAULT_MAX_UNITS): Map<
     free.set(t.id, (free.get(t.id) ?? 0) + (t.available_instances ?? 0));
     for (const m of t.models) models.add(m);
   }
-  for (const u of facts.units) models.add(u.facts.model);
+  const offers = new Map<string, number>();
+  for (const u of facts.units) {
+    if (u.facts.scheme === 'identity') offers.set(u.facts.name, (offers.get(u.facts.name) ?? 0) + u.slots);
+    else models.add(u.facts.model);
+  }
   for (const [id, n] of free) out.set(typeKey(id), String(n));
+  for (const [name, n] of offers) out.set(offerKey(name), String(n));
   for (const m of models) out.set(modelKey(m), 'true');
   facts.units.forEach((unit, i) => unitLabels(out, facts.host, i, unit));
   return new Map([...out.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));

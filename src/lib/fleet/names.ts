@@ -1,6 +1,6 @@
 /**
  * How vfio-mig facts become Kubernetes label names and values and Nova trait names, within
- * their limits (docs/fleet-labels.md). Label values: at most 63 characters of
+ * their limits (docs/fleet.md). Label values: at most 63 characters of
  * `[A-Za-z0-9._-]`, a letter or digit at both ends. Trait names: `CUSTOM_[A-Z0-9_]`.
  *
  * Values are escaped reversibly (`_` -> `__`, any other byte outside `[A-Za-z0-9.-]` -> `_xx`

@@ -19,7 +19,7 @@ export const DEFAULT_FEATURES_DIR = '/etc/kubernetes/node-feature-discovery/feat
 export function renderFeatureFile(labels: ReadonlyMap<string, string>, options: {host: string; expiry: Date; generated: Date}): string {
   const lines = [
     `# vfio-mig labels for ${options.host.replace(/[^\x20-\x7e]/g, '?')}, written ${options.generated.toISOString()} by \`vfio-mig labels\`.`,
-    '# Encoding: docs/fleet-labels.md. Do not edit: the next refresh replaces this file.',
+    '# Encoding: docs/fleet.md. Do not edit: the next refresh replaces this file.',
     `# +expiry-time=${options.expiry.toISOString().replace(/\.\d{3}Z$/, 'Z')}`,
   ];
   for (const [name, value] of labels) {

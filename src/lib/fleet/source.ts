@@ -2,7 +2,7 @@
 import {resolveSource} from '../compat/resolve.js';
 import {InputError} from '../errors.js';
 import {readInputText} from '../format/input.js';
-import type {Inventory, MetadataParamList, ParamList} from '../model/types.js';
+import type {Inventory, ParamList} from '../model/types.js';
 import {MAX_PARAM_LIST_BYTES, parseJsonOrYaml, validateParamList} from '../paramlist/index.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 
@@ -10,16 +10,7 @@ import type {SysfsRoot} from '../sysfs/root.js';
  * A device id is resolved as `select` does; a file (or `-`) may hold a parameter list or a
  * stream header (`kind: StreamHeader`, as `migrate verify --json` prints it), whose list is used.
  */
-export async function fleetSource(source: string, options: {sysfs?: SysfsRoot; inventories?: Inventory[]; host?: string}): Promise<MetadataParamList> {
-  const list = await fleetList(source, options);
-  // Labels and traits are made of vendor metadata; identity rule sets are not exported (yet).
-  if (list.scheme === 'none') {
-    throw new InputError(`${source}: the source has no vendor metadata; labels, affinity and traits place by vendor metadata only (use select or compat, which apply rule sets)`, 'NO_METADATA');
-  }
-  return list;
-}
-
-async function fleetList(source: string, options: {sysfs?: SysfsRoot; inventories?: Inventory[]; host?: string}): Promise<ParamList> {
+export async function fleetSource(source: string, options: {sysfs?: SysfsRoot; inventories?: Inventory[]; host?: string}): Promise<ParamList> {
   const {normalizeDeviceId} = await import('../enumerate/index.js');
   if (source !== '-' && normalizeDeviceId(source)) return resolveSource(source, options);
   const what = source === '-' ? 'stdin' : source;

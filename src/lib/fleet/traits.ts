@@ -6,8 +6,16 @@
  * accepts any string cannot list them), that all facts hold on the SAME type, or that a free
  * destination is left: those stay with `vfio-mig compat` at pre-migration. Required traits
  * are therefore necessary, not sufficient: every host `select` accepts has them.
+ *
+ * Sources without vendor metadata: a trait per equality fact of a destination's identity (a
+ * compared field's value, a version branch, that a rule set's destination side holds at this
+ * content digest), as src/lib/rules/terms.ts publishes them. A source requires the traits of
+ * its `in` requirements with one value. Traits cannot express at_least (a version range), a
+ * field that must be absent, excluded pairs, or one of several declared-compatible branches:
+ * compat decides those at pre-migration.
  */
-import type {MetadataParamList as ParamList} from '../model/types.js';
+import type {ParamList} from '../model/types.js';
+import {factKey, type LoadedRuleSet, sourceRequirements, type TermFact} from '../rules/index.js';
 import {TRAIT_NAME, traitToken} from './names.js';
 import type {HostFacts} from './units.js';
 
@@ -21,6 +29,11 @@ export function versionTrait(model: string, version: string): string {
   return `CUSTOM_VFIOMIG_V4_${traitToken(`${model}\0${version}`)}`;
 }
 
+/** The trait of an identity fact with a value (order facts have none: ranges are not traits). */
+export function identityTrait(fact: TermFact, value: string): string {
+  return `CUSTOM_VFIOMIG_ID_${traitToken(`${factKey(fact)}=${value}`)}`;
+}
+
 export function boolTrait(model: string, param: string, value: boolean): string {
   return `CUSTOM_VFIOMIG_BOOL_${traitToken(`${model}\0${param}`, 30)}_${value ? 'TRUE' : 'FALSE'}`;
 }
@@ -32,6 +45,10 @@ export function hostTraits(facts: HostFacts): string[] {
     const f = unit.facts;
     if (f.scheme === 'v4') {
       traits.add(versionTrait(f.model, f.version));
+      continue;
+    }
+    if (f.scheme === 'identity') {
+      for (const [fact, value] of f.facts) if (fact.kind !== 'order') traits.add(identityTrait(fact, value));
       continue;
     }
     traits.add(modelTrait(f.model));
@@ -66,12 +83,29 @@ export interface ExtraSpecs {
   not_expressed: string[];
 }
 
-/** The flavor extra specs a source needs, and what traits leave to compat. */
-export function extraSpecsFor(list: ParamList): ExtraSpecs {
+function describeFact(fact: TermFact): string {
+  return fact.kind === 'set' ? `rule set ${fact.set}` : fact.kind === 'branch' ? `${fact.field} branch (${fact.components} part${fact.components === 1 ? '' : 's'})` : fact.field;
+}
+
+/**
+ * The flavor extra specs a source needs, and what traits leave to compat. A source without
+ * vendor metadata needs `rules`, the rule sets in force.
+ */
+export function extraSpecsFor(list: ParamList, rules: LoadedRuleSet[] = []): ExtraSpecs {
   const required: string[] = [];
   const notExpressed: string[] = [];
   if (list.scheme === 'v4') required.push(versionTrait(list.model, list.version));
-  else {
+  else if (list.scheme === 'none') {
+    const t = sourceRequirements(list.identity, rules);
+    if (!t.ok) notExpressed.push(`${'unsatisfiable' in t ? t.unsatisfiable : t.not_expressible}: compat refuses or decides every destination`);
+    for (const q of t.ok ? t.requirements : []) {
+      if (q.op === 'in' && q.values.length === 1) required.push(identityTrait(q.fact, q.values[0] as string));
+      else if (q.op === 'in') notExpressed.push(`${describeFact(q.fact)}: one of ${q.values.join(', ')} (declared compatible)`);
+      else if (q.op === 'not_in') notExpressed.push(`${describeFact(q.fact)}: none of ${q.values.join(', ')} (excluded pairs)`);
+      else if (q.op === 'absent') notExpressed.push(`${describeFact(q.fact)}: absent on the destination, as on the source`);
+      else notExpressed.push(`${describeFact(q.fact)}: at least the source's version (a range)`);
+    }
+  } else {
     required.push(modelTrait(list.model));
     for (const name of Object.keys(list.params).sort()) {
       const v = list.params[name];

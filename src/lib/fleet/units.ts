@@ -13,7 +13,8 @@
 import {cachedRange, deviceIdOf, deviceReasons, type Destination} from '../compat/index.js';
 import {RuntimeFailure} from '../errors.js';
 import {isSafeParamName, MAX_STR_VALUE} from '../model/params.js';
-import type {Inventory, MdevType, ParamList, ParamSpec, TypeMigration, VfioDevice} from '../model/types.js';
+import type {DeviceIdentity, Inventory, MdevType, ParamList, ParamSpec, TypeMigration, VfioDevice} from '../model/types.js';
+import {destinationFacts, identityLabel, type LoadedRuleSet, type TermFact} from '../rules/index.js';
 
 /** One allowed alternative of a parameter within a unit. */
 export type Alternative =
@@ -25,7 +26,12 @@ export type Alternative =
 
 export type UnitFacts =
   | {scheme: 'v3'; model: string; params: [string, Alternative][]}
-  | {scheme: 'v4'; model: string; version: string};
+  | {scheme: 'v4'; model: string; version: string}
+  /**
+   * A destination judged by its identity (sources without vendor metadata): the facts the
+   * rule sets in force compare, as src/lib/rules/terms.ts publishes them; `name` for people.
+   */
+  | {scheme: 'identity'; name: string; facts: [TermFact, string][]};
 
 export interface Unit {
   facts: UnitFacts;
@@ -125,21 +131,29 @@ export function expandMetadata(meta: TypeMigration, where: string): UnitFacts[] 
   return combos.map((params) => ({scheme: 'v3', model: meta.model, params}));
 }
 
-/** A list that names no real source: deviceReasons is asked about the device alone. */
+/** Lists that name no real source: deviceReasons is asked about the device alone. */
 const PROBE: ParamList = {apiVersion: 'vfio-mig/v1', kind: 'ParamList', scheme: 'v4', model: '', version: '', source: {host: '\0', device: '\0'}};
+const PROBE_IDENTITY: ParamList = {apiVersion: 'vfio-mig/v2', kind: 'ParamList', scheme: 'none', identity: {bus: 'pci'}, source: {host: '\0', device: '\0'}};
 
-/** Whether select could prepare `device` for some source other than itself (not in use, readable). */
-function usableDevice(host: string, type: MdevType | null, device: VfioDevice, meta: TypeMigration): boolean {
+/**
+ * Whether select could prepare `device` for some source other than itself: not in use, and
+ * for sources with vendor metadata (`meta`) its values readable.
+ */
+function usableDevice(host: string, type: MdevType | null, device: VfioDevice, meta: TypeMigration | null): boolean {
   const dest: Destination = {host, type, device, migration: meta};
-  return deviceReasons(PROBE, dest).every((r) => r.code === 'IS_SOURCE');
+  return deviceReasons(meta === null ? PROBE_IDENTITY : PROBE, dest).every((r) => r.code === 'IS_SOURCE');
 }
 
-/** The units of one host snapshot, in a stable order (by facts). */
-export function hostFacts(inv: Inventory): HostFacts {
+/**
+ * The units of one host snapshot, in a stable order (by facts). `rules`: the rule sets in
+ * force (the same on every host), which say what identity facts a destination publishes.
+ */
+export function hostFacts(inv: Inventory, rules: LoadedRuleSet[]): HostFacts {
   const byKey = new Map<string, Unit>();
-  const add = (meta: TypeMigration, slots: number, devices: string[], origin: string) => {
+  const identityUnit = (identity: DeviceIdentity): UnitFacts[] => [{scheme: 'identity', name: identityLabel(identity), facts: destinationFacts(identity, rules)}];
+  const add = (meta: TypeMigration | DeviceIdentity, slots: number, devices: string[], origin: string) => {
     if (slots === 0) return;
-    for (const facts of expandMetadata(meta, `${inv.host} ${origin}`)) {
+    for (const facts of 'bus' in meta ? identityUnit(meta) : expandMetadata(meta, `${inv.host} ${origin}`)) {
       const key = JSON.stringify(facts);
       const unit = byKey.get(key);
       if (unit) {
@@ -154,17 +168,23 @@ export function hostFacts(inv: Inventory): HostFacts {
     const meta = type.migration;
     const models = meta === null ? [] : meta.scheme === 'v3' ? [meta.model] : meta.models.map((m) => m.model);
     types.push({id: type.id, available_instances: type.available_instances ?? null, models});
-    if (meta === null) continue;
-    const devices = inv.devices
-      .filter((d) => d.kind === 'mdev' && d.parent === type.parent && d.type_id === type.id && usableDevice(inv.host, type, d, meta))
-      .map(deviceIdOf);
+    const ofType = inv.devices.filter((d) => d.kind === 'mdev' && d.parent === type.parent && d.type_id === type.id);
     // Unknown available_instances: select still offers a new device of the type.
     const fresh = type.available_instances === undefined ? 1 : type.available_instances;
-    add(meta, fresh + devices.length, devices, `${type.parent}/${type.id}`);
+    if (meta !== null) {
+      const devices = ofType.filter((d) => usableDevice(inv.host, type, d, meta)).map(deviceIdOf);
+      add(meta, fresh + devices.length, devices, `${type.parent}/${type.id}`);
+    }
+    // A source without vendor metadata is judged on the type's identity, metadata or not (compat's typeVerdict).
+    if (type.identity !== undefined) {
+      const devices = ofType.filter((d) => usableDevice(inv.host, type, d, null)).map(deviceIdOf);
+      add(type.identity, fresh + devices.length, devices, `${type.parent}/${type.id}`);
+    }
   }
   for (const d of inv.devices) {
-    if (d.kind !== 'pci' || d.type_migration === null) continue;
-    if (usableDevice(inv.host, null, d, d.type_migration)) add(d.type_migration, 1, [d.bdf], d.bdf);
+    if (d.kind !== 'pci') continue;
+    if (d.type_migration !== null && usableDevice(inv.host, null, d, d.type_migration)) add(d.type_migration, 1, [d.bdf], d.bdf);
+    if (d.identity !== undefined && usableDevice(inv.host, null, d, null)) add(d.identity, 1, [d.bdf], d.bdf);
   }
   const units = [...byKey.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, u]) => u);
   return {host: inv.host, units, types};

@@ -1,16 +1,16 @@
-import {constants as fsc, type Stats} from 'node:fs';
-import {open, stat} from 'node:fs/promises';
+import {isAscii, isUtf8} from 'node:buffer';
+import {closeSync, constants as fsc, fstatSync, openSync, readFileSync, type Stats, statSync} from 'node:fs';
 
 import {InputError} from '../errors.js';
 
 const utf8 = new TextDecoder('utf-8', {fatal: true});
 
 function decode(bytes: Buffer, name: string): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new InputError(`${name}: not UTF-8 text`, 'NOT_TEXT');
-  }
+  // ASCII (what our own writers produce) decodes as Latin-1 into a one-byte string: about ten
+  // times faster than the UTF-8 decoder on fleet-sized inventories, with the same text.
+  if (isAscii(bytes)) return bytes.toString('latin1');
+  if (!isUtf8(bytes)) throw new InputError(`${name}: not UTF-8 text`, 'NOT_TEXT');
+  return utf8.decode(bytes);
 }
 
 async function readStdin(limit: number, what: string): Promise<Buffer> {
@@ -32,21 +32,23 @@ async function readStdin(limit: number, what: string): Promise<Buffer> {
  */
 export async function readInputText(file: string, limit: number, what: string): Promise<string> {
   if (file === '-') return decode(await readStdin(limit, what), 'stdin');
-  await checkInputFile(file, what);
-  let handle;
+  // Synchronous: a fleet is a thousand small files, and a thread-pool round trip for each of
+  // stat, open, fstat, read and close cost more than the reads.
+  checkInputFileSync(file, what);
+  let fd;
   try {
     // O_NONBLOCK: a FIFO swapped in after the check must not block the open (fstat refuses it).
-    handle = await open(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
+    fd = openSync(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
   } catch (error) {
     throw cannotRead(file, what, error);
   }
   try {
-    const info = await handle.stat();
+    const info = fstatSync(fd);
     if (!info.isFile()) throw notRegular(file, what, info);
     if (info.size > limit) throw new InputError(`${file}: larger than ${limit} bytes; not ${article(what)}`, 'TOO_LARGE');
-    return decode(await handle.readFile(), file);
+    return decode(readFileSync(fd), file);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -74,9 +76,13 @@ function notRegular(file: string, what: string, info: Stats): InputError {
  * the path on (the engine reads `migrate verify --in`), this is the whole check.
  */
 export async function checkInputFile(file: string, what: string): Promise<void> {
+  checkInputFileSync(file, what);
+}
+
+function checkInputFileSync(file: string, what: string): void {
   let info: Stats;
   try {
-    info = await stat(file);
+    info = statSync(file);
   } catch (error) {
     throw cannotRead(file, what, error);
   }

@@ -1,6 +1,16 @@
 import {InputError} from '../errors.js';
 import {MigFlag, MigState, type MigStateValue} from '../fsm/states.js';
+import {deviceArg} from './args.js';
 import type {DeviceControl} from './control.js';
+
+/** The devices of one group, checked: at least one, none named twice. */
+export function distinctDevices(ids: string[]): string[] {
+  const devices = ids.map(deviceArg);
+  if (devices.length === 0) throw new InputError('no device given', 'NO_DEVICES');
+  const dup = devices.find((d, i) => devices.indexOf(d) !== i);
+  if (dup) throw new InputError(`${dup}: named twice`, 'DUPLICATE_DEVICE');
+  return devices;
+}
 
 /**
  * Several devices of one VM move together (QEMU's rule): each must offer P2P, so that all

@@ -28,6 +28,8 @@ export interface StreamHeader {
   /** MIG_DATA_SIZE at the start of STOP_COPY is not known yet: the pre-save estimate, if any. */
   size_estimate: number | null;
   created_at: string;
+  /** In a group stream (several devices): this member's place; member 0 announces the others. */
+  group?: {index: number; count: number; members?: StreamHeader[]};
 }
 
 /** Build the header from the source's sysfs view (read before the device is stopped). */
@@ -114,5 +116,37 @@ export async function checkHeaderAgainst(sysfs: SysfsRoot, destId: string, heade
         {pending},
       );
     }
+  }
+}
+
+/**
+ * The headers of every device a stream holds, from its first header, for `count`
+ * destinations named in stream order: a group stream's first header announces the others.
+ * Input error (naming the stream's devices) when the count does not match.
+ */
+export function announcedHeaders(first: StreamHeader | null, count: number, what: string): (StreamHeader | null)[] {
+  const group = first?.group;
+  if (!group) {
+    if (count > 1) throw new InputError(`${what}: holds one device${first ? ` (${first.source.device})` : ''}; name one destination`, 'GROUP_COUNT');
+    return [first];
+  }
+  const all = [first!, ...(group.members ?? [])];
+  if (group.index !== 0 || all.length !== group.count) {
+    throw new InputError(`${what}: not the start of a group stream (member ${group.index} of ${group.count})`, 'BAD_HEADER');
+  }
+  if (count !== group.count) {
+    throw new InputError(
+      `${what}: holds ${group.count} devices (${all.map((h) => h.source.device).join(', ')}); name ${group.count} destinations, in that order`,
+      'GROUP_COUNT',
+    );
+  }
+  return all;
+}
+
+/** A later member's own header must be the one the first header announced (apart from `group`). */
+export function checkMemberHeader(header: StreamHeader | null, announced: StreamHeader | null, index: number, what: string): void {
+  const plain = (h: StreamHeader | null) => (h ? JSON.stringify({...h, group: undefined}) : 'null');
+  if (header?.group?.index !== index || plain(header) !== plain(announced)) {
+    throw new InputError(`${what}: member ${index} of the group stream is not the device its first header announced`, 'BAD_HEADER');
   }
 }

@@ -1,8 +1,8 @@
 export {DeviceControl, ArcFailedError, type EngineLike, type StepRecord} from './control.js';
 export {recoverSource, recoverDestination, MigrationFailedError, type Recovery, type RecoveryOutcome} from './recover.js';
-export {buildHeader, parseHeader, checkHeaderAgainst, type StreamHeader} from './header.js';
-export {saveDevice, type SaveOptions, type SaveResult, type PrecopyRound, type FinalState} from './save.js';
-export {loadDevice, type LoadOptions, type LoadResult} from './load.js';
+export {buildHeader, parseHeader, checkHeaderAgainst, announcedHeaders, checkMemberHeader, type StreamHeader} from './header.js';
+export {saveDevice, saveGroup, type SaveOptions, type SaveGroupOptions, type SaveResult, type SaveGroupResult, type SavedMember, type PrecopyRound, type FinalState} from './save.js';
+export {loadDevice, loadGroup, type LoadOptions, type LoadGroupOptions, type LoadResult, type LoadGroupResult, type LoadedMember} from './load.js';
 export {runMigration, type RunOptions, type RunResult, type RunPair, type PairResult} from './run.js';
 export {requireP2P, stepAll, quiesceAll} from './group.js';
 export {startEngine, type EngineStarter, type Endpoint, type MigrationEvent} from './session.js';

@@ -1,12 +1,14 @@
-import {deviceArg} from './args.js';
+import {open} from 'node:fs/promises';
+
 import {InputError} from '../errors.js';
 import {MigState, stateName} from '../fsm/states.js';
 import {recoverInterruptedPrepare, type RecoveredPrepare} from '../prepare/journal.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
+import {distinctDevices, quiesceAll, requireP2P, stepAll} from './group.js';
 import {Guard} from './guard.js';
-import {checkHeaderAgainst, type HeaderCheckOptions, parseHeader, type StreamHeader} from './header.js';
-import {MigrationFailedError, recoverDestination} from './recover.js';
+import {announcedHeaders, checkHeaderAgainst, checkMemberHeader, type HeaderCheckOptions, parseHeader, type StreamHeader} from './header.js';
+import {MigrationFailedError, recoverDestination, type Recovery} from './recover.js';
 import {type Endpoint, type EngineStarter, type MigrationEvent, progressOf, startEngine} from './session.js';
 
 export interface LoadOptions {
@@ -22,78 +24,158 @@ export interface LoadOptions {
   headerCheck?: HeaderCheckOptions;
 }
 
-export interface LoadResult {
+/** A group stream into several destinations, in stream order. */
+export interface LoadGroupOptions extends Omit<LoadOptions, 'device'> {
+  devices: string[];
+}
+
+export interface LoadedMember {
   device: string;
-  input: string;
-  raw: boolean;
   source: StreamHeader['source'] | null;
   payload_bytes: number;
   stream_bytes: number;
   chunks: number;
   final_state: string;
-  steps: StepRecord[];
   /** An interrupted prepare of the destination, rolled back before the load. */
   recovered_prepare?: RecoveredPrepare;
 }
 
+export interface LoadGroupResult {
+  input: string;
+  raw: boolean;
+  members: LoadedMember[];
+  steps: StepRecord[];
+}
+
+export interface LoadResult extends LoadedMember {
+  input: string;
+  raw: boolean;
+  steps: StepRecord[];
+}
+
 /**
- * Load a saved state into a destination: the header is checked against the destination
- * (model, parameters, prepared values) before the device is touched; then RESUMING, every
- * chunk checked before it reaches the device, STOP (where the driver validates the data)
- * and RUNNING. A bad or truncated stream, or data the driver rejects, resets the device.
+ * Load a saved state into a destination: the one-device case of loadGroup, reported flat.
+ * The header is checked against the destination (model, parameters, prepared values) before
+ * the device is touched; then RESUMING, every chunk checked before it reaches the device,
+ * STOP (where the driver validates the data) and RUNNING. A bad or truncated stream, or data
+ * the driver rejects, resets the device.
  */
 export async function loadDevice(options: LoadOptions): Promise<LoadResult> {
-  const device = deviceArg(options.device);
-  const emit = options.onEvent ?? (() => undefined);
+  const {device, ...rest} = options;
+  const r = await loadGroup({...rest, devices: [device]});
+  const [m] = r.members;
+  return {...m!, input: r.input, raw: r.raw, steps: r.steps};
+}
+
+interface Member {
+  device: string;
+  engine: EngineLike;
+  header: StreamHeader | null;
+  ctl?: DeviceControl;
+  recovered?: RecoveredPrepare;
+}
+
+/**
+ * Load a stream into its destinations, all or nothing. A group stream (saveGroup) names its
+ * devices in its first header: every destination is checked against its member before any is
+ * touched; each must offer P2P. Every destination goes to RESUMING, the members are loaded one
+ * after the other (one stream), then every destination STOP (the drivers validate), RUNNING_P2P
+ * and RUNNING together. Any failure resets every destination.
+ */
+export async function loadGroup(options: LoadGroupOptions): Promise<LoadGroupResult> {
+  const devices = distinctDevices(options.devices);
+  const several = devices.length > 1;
   const raw = options.raw === true;
+  if (several && raw) throw new InputError('--raw holds one device; a stream of several is never raw', 'RAW_GROUP');
+  const emit = options.onEvent ?? (() => undefined);
   const what = 'path' in options.input ? options.input.path : 'stdin';
   const guard = new Guard(options.signal);
-  const engine: EngineLike = await (options.start ?? startEngine)('fd' in options.input ? options.input.fd : undefined);
-  guard.watch(engine);
-  let control: DeviceControl | undefined;
+  const start = options.start ?? startEngine;
+  // Several engines read one stream in turn: they share one open file (and its offset).
+  const file = several && 'path' in options.input ? await open(options.input.path, 'r') : undefined;
+  const shared = file ? file.fd : 'fd' in options.input ? options.input.fd : undefined;
+  const members: Member[] = [];
+  const engines: EngineLike[] = [];
   let resuming = false;
   try {
-    const begun = await engine.request('load_begin', {...('path' in options.input ? {path: options.input.path} : {fd: 3}), raw});
-    const header = begun.header === null ? null : parseHeader(begun.header, what);
-    // A prepare that died half-way left the destination neither old nor new: roll it back first.
-    const recovered = await recoverInterruptedPrepare(options.sysfs, device);
-    if (header) await checkHeaderAgainst(options.sysfs, device, header, options.headerCheck);
-    control = await DeviceControl.open(engine, device, options.sysfs.root);
-    const ctl = control;
-    const start = await ctl.state();
-    if (start !== MigState.RUNNING && start !== MigState.STOP) {
-      throw new InputError(`${device}: the destination is ${stateName(start)}, not RUNNING or STOP; see 'vfio-mig migrate state ${device}'`, 'BAD_STATE');
+    for (const device of devices) {
+      const engine = await start(shared);
+      guard.watch(engine);
+      engines.push(engine);
+      members.push({device, engine, header: null});
+    }
+    const source = (begun: {header: string | null}) => (begun.header === null ? null : parseHeader(begun.header, what));
+    const last = members.length - 1;
+    const first = members[0]!;
+    const begun = await first.engine.request('load_begin', {...(file || !('path' in options.input) ? {fd: 3} : {path: options.input.path}), raw, ...(several ? {check_eof: false} : {})});
+    first.header = source(begun);
+    const announced = announcedHeaders(first.header, devices.length, what);
+    for (const [i, m] of members.entries()) {
+      // A prepare that died half-way left the destination neither old nor new: roll it back first.
+      m.recovered = await recoverInterruptedPrepare(options.sysfs, m.device);
+      const header = announced[i];
+      if (header) await checkHeaderAgainst(options.sysfs, m.device, header, options.headerCheck);
+    }
+    for (const m of members) m.ctl = await DeviceControl.open(m.engine, m.device, options.sysfs.root);
+    const ctls = members.map((m) => m.ctl!);
+    requireP2P(ctls, several);
+    for (const ctl of ctls) {
+      const state = await ctl.state();
+      if (state !== MigState.RUNNING && state !== MigState.STOP) {
+        throw new InputError(`${ctl.device}: the destination is ${stateName(state)}, not RUNNING or STOP; see 'vfio-mig migrate state ${ctl.device}'`, 'BAD_STATE');
+      }
     }
     guard.check();
     resuming = true;
-    await ctl.stepTo(MigState.RESUMING);
-    for (const s of ctl.steps) emit({event: 'step', device, from: s.from, to: s.to});
-    const estimate = header?.size_estimate ?? undefined;
-    const loaded = await guard.run(() => engine.request('load', estimate ? {estimate} : {}, {onProgress: (ev) => emit(progressOf(device, 'load', ev))}));
-    await engine.request('load_end', {});
-    const before = ctl.steps.length;
-    await ctl.stepTo(MigState.STOP);
-    guard.check();
-    await ctl.stepTo(MigState.RUNNING);
-    for (const s of ctl.steps.slice(before)) emit({event: 'step', device, from: s.from, to: s.to});
-    return {
-      device,
-      input: what,
-      raw,
-      source: header?.source ?? null,
-      payload_bytes: loaded.bytes,
-      stream_bytes: loaded.stream_bytes,
-      chunks: loaded.chunks,
-      final_state: stateName(await ctl.state()),
-      steps: ctl.steps,
-      ...(recovered ? {recovered_prepare: recovered} : {}),
+    await stepAll(ctls, MigState.RESUMING);
+    let reported = 0;
+    const report = () => {
+      const steps = ctls.flatMap((c) => c.steps);
+      for (const s of steps.slice(reported)) if (s.ok) emit({event: 'step', device: s.device, from: s.from, to: s.to});
+      reported = steps.length;
     };
+    report();
+    const loaded = [];
+    for (const [i, m] of members.entries()) {
+      if (i > 0) {
+        const next = await m.engine.request('load_begin', {fd: 3, raw, check_eof: i === last});
+        m.header = source(next);
+        checkMemberHeader(m.header, announced[i] ?? null, i, what);
+      }
+      const estimate = m.header?.size_estimate ?? undefined;
+      loaded.push(await guard.run(() => m.engine.request('load', estimate ? {estimate} : {}, {onProgress: (ev) => emit(progressOf(m.device, 'load', ev))})));
+      await m.engine.request('load_end', {});
+    }
+    await stepAll(ctls, MigState.STOP); // the drivers validate the data here
+    guard.check();
+    await quiesceAll(ctls);
+    await stepAll(ctls, MigState.RUNNING);
+    report();
+    const steps = ctls.flatMap((c) => c.steps);
+    const results: LoadedMember[] = [];
+    for (const [i, m] of members.entries()) {
+      results.push({
+        device: m.device,
+        source: m.header?.source ?? null,
+        payload_bytes: loaded[i]!.bytes,
+        stream_bytes: loaded[i]!.stream_bytes,
+        chunks: loaded[i]!.chunks,
+        final_state: stateName(await m.ctl!.state()),
+        ...(m.recovered ? {recovered_prepare: m.recovered} : {}),
+      });
+    }
+    return {input: what, raw, members: results, steps};
   } catch (caught) {
     const error = guard.error ?? (caught as Error);
-    await engine.request('load_end', {}).catch(() => undefined);
-    if (!control || !resuming) throw error;
-    throw new MigrationFailedError(error, [await recoverDestination(control)]);
+    guard.abort(error);
+    await Promise.all(engines.map((e) => e.request('load_end', {}).catch(() => undefined)));
+    const opened = members.flatMap((m) => (m.ctl ? [m.ctl] : []));
+    if (!resuming || opened.length === 0) throw error;
+    const recoveries: Recovery[] = [];
+    for (const ctl of opened) recoveries.push(await recoverDestination(ctl));
+    throw new MigrationFailedError(error, recoveries);
   } finally {
-    await engine.close().catch(() => undefined);
+    await Promise.all(engines.map((e) => e.close().catch(() => undefined)));
+    await file?.close().catch(() => undefined);
   }
 }

@@ -151,6 +151,25 @@ export interface Inventory {
   devices: VfioDevice[];
 }
 
+/**
+ * Inventory format v3, what `inventory` writes: each distinct type metadata once in
+ * `metadata`, named by a digest of its content; types and variant-driver PCI devices name
+ * their block (null: no metadata). Readers resolve it into an `Inventory` (format v2 layout,
+ * types of equal metadata sharing one object). Hosts of one model publish identical metadata
+ * for every type, so this is a fraction of the size and is validated once per block.
+ */
+export const INVENTORY_API_VERSION = 'vfio-mig/v3';
+
+export interface InventoryDocument {
+  apiVersion: typeof INVENTORY_API_VERSION;
+  kind: 'Inventory';
+  host: string;
+  taken_at: string;
+  metadata: Record<string, TypeMigration>;
+  types: (Omit<MdevType, 'migration'> & {migration: string | null})[];
+  devices: (MdevDevice | (Omit<PciVfioDevice, 'type_migration'> & {type_migration: string | null}))[];
+}
+
 /** Where a parameter list came from. */
 export interface ParamListSource {
   host: string;

@@ -3,7 +3,7 @@
  * decided by the rule set that governs the source's identity. Every verdict names its basis.
  */
 import type {DeviceIdentity, IdentityField} from '../model/types.js';
-import {branchOf, compareVersions, DEFAULT_RULE_SET, type LoadedRuleSet, type Rule, type RuleSet} from './ruleset.js';
+import {branchOf, compareVersions, DEFAULT_RULE_SET, parseVersion, type LoadedRuleSet, type Rule, type RuleSet} from './ruleset.js';
 
 /** What decided a verdict. The probe adds its own kind (the destination driver's answer). */
 export interface Basis {
@@ -82,7 +82,10 @@ function ruleReason(rule: Rule, src: string | undefined, dst: string | undefined
       return {code: 'BRANCH_MISMATCH', message: `${rule.field}: branch ${a} (${src}) on the source, ${b} (${dst}) on the destination; not declared compatible${why}`, ...base};
     }
     case 'at_least':
-      if (src !== undefined && dst !== undefined && compareVersions(dst, src) >= 0) return undefined;
+      // Only dotted versions are ordered: a module's srcversion (a hash) is not newer or older, only equal.
+      if (src !== undefined && dst !== undefined && (src === dst || (parseVersion(src) !== undefined && parseVersion(dst) !== undefined && compareVersions(dst, src) >= 0))) {
+        return undefined;
+      }
       if (src === undefined && dst === undefined) return undefined;
       return {code: 'VERSION_OLDER', message: `${rule.field}: the destination has ${show(dst)}, older than the source's ${show(src)}${why}`, ...base};
     case 'may_differ': {
@@ -150,3 +153,4 @@ export function describeIdentity(identity: DeviceIdentity): string {
 
 export * from './ruleset.js';
 export * from './identity.js';
+export * from './terms.js';

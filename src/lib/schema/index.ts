@@ -26,6 +26,12 @@ function describeError(error: ErrorObject): Problem {
         pointer: `${base}/${pointerSegment(String(params.additionalProperty))}`,
         message: `unknown property "${String(params.additionalProperty)}"`,
       };
+    case 'unevaluatedProperties':
+      // Where a definition is shared between formats (inventory v1/v2 and v3), as additionalProperties says it.
+      return {
+        pointer: `${base}/${pointerSegment(String(params.unevaluatedProperty))}`,
+        message: `unknown property "${String(params.unevaluatedProperty)}"`,
+      };
     case 'propertyNames':
       return {
         pointer: `${base}/${pointerSegment(String(params.propertyName))}`,

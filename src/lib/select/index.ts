@@ -150,7 +150,25 @@ function rankReason(c: Scored, planned: PlannedWrite[], above: Scored | undefine
  * with the same rules as `checkCompat` (type metadata, then device state).
  */
 export function selectDestinations(list: ParamList, inventories: Inventory[], options: SelectOptions = {}): SelectResult {
+  // With a limit, only the best `limit` are kept (in order, by insertion): a fleet's other
+  // candidates are counted and dropped young instead of held and sorted.
+  const keep = options.limit === undefined ? Infinity : Math.max(0, options.limit);
   const scored: Scored[] = [];
+  let found = 0;
+  const add = (c: Scored) => {
+    found++;
+    if (keep === Infinity) return void scored.push(c);
+    if (scored.length === keep && (keep === 0 || compare(c, scored[keep - 1] as Scored) >= 0)) return;
+    let lo = 0;
+    let hi = scored.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compare(scored[mid] as Scored, c) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    scored.splice(lo, 0, c);
+    if (scored.length > keep) scored.pop();
+  };
   const rejected: Rejected[] = [];
   const wantRejected = options.includeRejected === true;
   let typeCount = 0;
@@ -162,13 +180,27 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
   };
   const counts: PlanCounts = {writes: 0, init: 0, params: 0};
   const listNames = list.scheme === 'v3' ? Object.keys(list.params) : [];
+  // Types of equal metadata share one object (inventory format v3; hosts of one model), so
+  // the verdict and a new device's counts are computed once per distinct metadata: both
+  // depend on the source and the metadata alone (identity rules also on the type: not cached).
+  const verdicts = new Map<TypeMigration, {basis: Basis; reasons: Reason[]}>();
+  const newCounts = new Map<TypeMigration, PlanCounts>();
   const consider = (host: string, type: MdevType | null, meta: TypeMigration | null, basis: Basis, device: VfioDevice | null) => {
     if (device !== null) {
       const reasons = deviceReasons(list, {host, type, device, migration: meta});
       if (reasons.length > 0) return reject(host, type, device, basis, reasons);
+      countPlan(list, meta, device.migration, listNames, counts);
+    } else if (meta === null) {
+      countPlan(list, meta, null, listNames, counts);
+    } else {
+      let known = newCounts.get(meta);
+      if (known === undefined) {
+        countPlan(list, meta, null, listNames, counts);
+        newCounts.set(meta, (known = {...counts}));
+      }
+      Object.assign(counts, known);
     }
-    countPlan(list, meta, device === null ? null : device.migration, listNames, counts);
-    scored.push({
+    add({
       host,
       type,
       meta,
@@ -181,7 +213,7 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
       init_matches: counts.init,
       params: counts.params,
       available_instances: type?.available_instances ?? null,
-      seq: scored.length,
+      seq: found,
     });
   };
 
@@ -204,7 +236,12 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
       typeCount++;
       // The same type-level verdict as checkCompat (vendor metadata or identity rules), once per type.
       const meta = type.migration;
-      const {basis, reasons} = typeVerdict(list, {host: inv.host, type, device: null, migration: meta}, options);
+      let verdict = list.scheme !== 'none' && meta !== null ? verdicts.get(meta) : undefined;
+      if (verdict === undefined) {
+        verdict = typeVerdict(list, {host: inv.host, type, device: null, migration: meta}, options);
+        if (list.scheme !== 'none' && meta !== null) verdicts.set(meta, verdict);
+      }
+      const {basis, reasons} = verdict;
       const devices = byType.get(`${type.parent}\0${type.id}`) ?? [];
       if (reasons.length > 0) {
         reject(inv.host, type, null, basis, reasons);
@@ -225,8 +262,8 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
     }
   }
 
-  scored.sort(compare);
-  const limit = options.limit === undefined ? scored.length : Math.max(0, options.limit);
+  if (keep === Infinity) scored.sort(compare);
+  const limit = scored.length;
   const candidates: Candidate[] = [];
   for (let i = 0; i < Math.min(limit, scored.length); i++) {
     const s = scored[i] as Scored;
@@ -250,7 +287,7 @@ export function selectDestinations(list: ParamList, inventories: Inventory[], op
   }
   const result: SelectResult = {
     source: sourceRef(list),
-    considered: {hosts: inventories.length, types: typeCount, devices: deviceCount, candidates: scored.length},
+    considered: {hosts: inventories.length, types: typeCount, devices: deviceCount, candidates: found},
     candidates,
   };
   if (wantRejected) result.rejected = rejected;

@@ -87,6 +87,7 @@ static int stall_write_ms;
 static int dirty_rate_kbps;
 static char fault_dev[40];
 static int faults_fired;
+static int no_p2p;
 
 module_param(fail_arc_from, int, 0644);
 MODULE_PARM_DESC(fail_arc_from, "state number: fail the arc fail_arc_from->fail_arc_to (-1: off)");
@@ -130,6 +131,8 @@ module_param_string(fault_dev, fault_dev, sizeof(fault_dev), 0644);
 MODULE_PARM_DESC(fault_dev, "UUID: faults apply only to this device (empty: to every device)");
 module_param(faults_fired, int, 0644);
 MODULE_PARM_DESC(faults_fired, "count of injected faults that fired (write 0 to reset)");
+module_param(no_p2p, int, 0644);
+MODULE_PARM_DESC(no_p2p, "devices created while set do not offer VFIO_MIGRATION_P2P (a multi-device migration must refuse them)");
 
 static DEFINE_SPINLOCK(fault_lock);
 
@@ -1152,6 +1155,8 @@ static int vmref_init_dev(struct vfio_device *vdev)
 	vd->mem_size = vmref_mem_bytes(t, &vd->p);
 	vdev->migration_flags = VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P |
 				VFIO_MIGRATION_PRE_COPY;
+	if (READ_ONCE(no_p2p))
+		vdev->migration_flags &= ~VFIO_MIGRATION_P2P;
 	vdev->mig_ops = &vmref_mig_ops;
 	return 0;
 }

@@ -12,7 +12,10 @@ fault_case() {
   n=$((n + 1))
   disarm
   arm faults_fired=0 "$@"
+  t0=$(date +%s%N)
   cli "/tmp/fault$n.json" migrate run --source "$s" --dest "$d" ${extra:---precopy-rounds 0} --json
+  t1=$(date +%s%N)
+  echo "CASE run: $desc: exit $CLI_RC, wall $(( (t1 - t0) / 1000000 )) ms"
   expect_eq "$desc: exit code" "$CLI_RC" "$want"
   expect_eq "$desc: the fault fired" "$(cat $VMREF_PARAMS/faults_fired)" 1
   expect_eq "$desc: source state" "$(state $s)" RUNNING

@@ -23,7 +23,7 @@ arm() { for kv in "$@"; do echo "${kv#*=}" >"$VMREF_PARAMS/${kv%%=*}" || fail "a
 disarm() {
   [ -d "$VMREF_PARAMS" ] || return 0
   for p in fail_arc_from fail_arc_to error_arc_from error_arc_to fail_read_after fail_write_after; do echo -1 >"$VMREF_PARAMS/$p"; done
-  for p in reject_load stall_read_ms stall_write_ms dirty_rate_kbps check_on_write; do echo 0 >"$VMREF_PARAMS/$p"; done
+  for p in reject_load stall_read_ms stall_write_ms dirty_rate_kbps check_on_write no_p2p; do echo 0 >"$VMREF_PARAMS/$p"; done
   echo >"$VMREF_PARAMS/fault_dev"
   for p in fail_arc_errno fail_read_errno fail_write_errno; do echo 5 >"$VMREF_PARAMS/$p"; done
   echo 22 >"$VMREF_PARAMS/reject_load_errno"
