@@ -36,13 +36,12 @@
 static struct {
   int container, group, device, data_fd;
   int data_debug; /* data_fd attached with attach_data (testing aid) */
-  long group_num;
   char name[64];
   const char *bus;
   uint64_t mig_flags;
   int mig_supported;
   int role; /* what this engine did to the device, undone if its caller abandons it */
-} D = {-1, -1, -1, -1, 0, -1, "", NULL, 0, 0, 0};
+} D = {-1, -1, -1, -1, 0, "", NULL, 0, 0, 0};
 
 enum { ROLE_NONE = 0, ROLE_SOURCE, ROLE_DEST };
 
@@ -322,7 +321,6 @@ static void close_device(void) {
   if (D.group >= 0) close(D.group);
   if (D.container >= 0) close(D.container);
   D.device = D.group = D.container = -1;
-  D.group_num = -1;
   D.name[0] = 0;
   D.bus = NULL;
   D.mig_flags = 0;
@@ -387,11 +385,6 @@ static int safe_root(const char *root) {
   return 1;
 }
 
-static void trim_slash(char *s) {
-  size_t n = strlen(s);
-  while (n > 0 && s[n - 1] == '/') s[--n] = 0;
-}
-
 /* Whether a region carries the deprecated v1 migration type (kernels 5.8 to 5.17). */
 static int has_v1_region(uint32_t n) {
   for (uint32_t i = 0; i < n && i < 64; i++) {
@@ -413,90 +406,129 @@ static int has_v1_region(uint32_t n) {
   return 0;
 }
 
+/* A failed step of open, named with its node (the caller's path). */
+static int fail_node(const req *r, int err, const char *what, const char *node) {
+  char m[1100];
+  snprintf(m, sizeof m, "%s %s%s", what, node, err == EBUSY ? " (in use by another process)" : "");
+  return fail_errno(r, err, m);
+}
+
+/* An absolute path from the caller, free of '.' and '..' (the caller resolved it). */
+static int arg_path(const req *r, const jobj *o, const char *k, const char **out) {
+  int rc = arg_str(r, o, k, out);
+  if (rc > 0 && !safe_root(*out))
+    FAIL(r, EINVAL, "UNSAFE_NAME", "'%s' must be an absolute path without '.' or '..'", k);
+  return rc;
+}
+
+/* Through the VFIO device cdev bound to an iommufd (6.6+): the device gets its own IOAS, as
+ * with the group path's empty Type1v2 container (no DMA is mapped; migration needs none). */
+static int open_cdev(const req *r, const char *cdev, const char *iommu, int *devfd, int *iommufd) {
+  const char *what = "open", *node = cdev;
+  int e = 0;
+  *iommufd = -1;
+  *devfd = open(cdev, O_RDWR | O_CLOEXEC);
+  if (*devfd < 0) { e = errno; goto fail; }
+  node = iommu;
+  *iommufd = open(iommu, O_RDWR | O_CLOEXEC);
+  if (*iommufd < 0) { e = errno; goto fail; }
+  node = cdev;
+  struct vme_bind_iommufd bind = {sizeof bind, 0, *iommufd, 0};
+  what = "VFIO_DEVICE_BIND_IOMMUFD";
+  if (ioctl(*devfd, VME_VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0) { e = errno; goto fail; }
+  struct vme_ioas_alloc ioas = {sizeof ioas, 0, 0};
+  what = "IOMMU_IOAS_ALLOC";
+  node = iommu;
+  if (ioctl(*iommufd, VME_IOMMU_IOAS_ALLOC, &ioas) < 0) { e = errno; goto fail; }
+  struct vme_attach_iommufd_pt at = {sizeof at, 0, ioas.out_ioas_id};
+  what = "VFIO_DEVICE_ATTACH_IOMMUFD_PT";
+  node = cdev;
+  if (ioctl(*devfd, VME_VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) < 0) { e = errno; goto fail; }
+  return 0;
+fail:
+  if (*devfd >= 0) close(*devfd);
+  if (*iommufd >= 0) close(*iommufd);
+  *devfd = *iommufd = -1;
+  return fail_node(r, e, what, node);
+}
+
+/* The caller resolved every path (vfio-mig's HostLayout): either the group and container, or
+ * the device cdev and /dev/iommu. The engine only opens what it is given. */
 static int op_open(const req *r, const jobj *o) {
-  static const char *const keys[] = {"device", "sysfs_root", "dev_root", "undo_on_abandon", NULL};
+  static const char *const keys[] = {"device", "group_path", "container_path", "cdev_path", "iommufd_path",
+                                     "undo_on_abandon", NULL};
   if (check_keys(r, o, keys)) return -1;
-  const char *dev = NULL, *sroot = "/", *droot = "/";
+  const char *dev = NULL, *gpath = NULL, *cpath = NULL, *cdev = NULL, *iommu = NULL;
   int undo = 0;
   if (arg_bool(r, o, "undo_on_abandon", &undo) < 0) return -1;
   if (arg_str(r, o, "device", &dev) <= 0) {
     if (!dev) FAIL(r, EINVAL, "BAD_REQUEST", "argument 'device' (an mdev UUID or a PCI address) is required");
     return -1;
   }
-  if (arg_str(r, o, "sysfs_root", &sroot) < 0 || arg_str(r, o, "dev_root", &droot) < 0) return -1;
   char name[64];
   const char *bus = classify_device(dev, name, sizeof name);
   if (!bus)
     FAIL(r, EINVAL, "UNSAFE_NAME",
          "invalid device name (expected an mdev UUID or a PCI address like 0000:00:02.0)");
-  if (!safe_root(sroot) || !safe_root(droot))
-    FAIL(r, EINVAL, "UNSAFE_NAME", "sysfs_root and dev_root must be absolute paths without '.' or '..'");
+  if (arg_path(r, o, "group_path", &gpath) < 0 || arg_path(r, o, "container_path", &cpath) < 0 ||
+      arg_path(r, o, "cdev_path", &cdev) < 0 || arg_path(r, o, "iommufd_path", &iommu) < 0)
+    return -1;
+  int by_group = gpath && cpath && !cdev && !iommu, by_cdev = cdev && iommu && !gpath && !cpath;
+  if (!by_group && !by_cdev)
+    FAIL(r, EINVAL, "BAD_REQUEST", "give 'group_path' and 'container_path', or 'cdev_path' and 'iommufd_path'");
   if (D.device >= 0) FAIL(r, EBUSY, "ALREADY_OPEN", "device %s is already open in this engine", D.name);
-
-  char sr[1100], dr[1100], path[2300], link[PATH_MAX];
-  snprintf(sr, sizeof sr, "%s", sroot);
-  snprintf(dr, sizeof dr, "%s", droot);
-  trim_slash(sr);
-  trim_slash(dr);
-  snprintf(path, sizeof path, "%s/sys/bus/%s/devices/%s/iommu_group", sr, bus, name);
-  ssize_t ln = readlink(path, link, sizeof link - 1);
-  if (ln < 0) {
-    int e = errno;
-    if (e == ENOENT) FAIL(r, e, "NO_SUCH_DEVICE", "%s device %s not found (%s)", bus, name, path);
-    FAIL(r, e, NULL, "cannot read %s: %s", path, strerror(e));
-  }
-  link[ln] = 0;
-  const char *base = strrchr(link, '/');
-  base = base ? base + 1 : link;
-  if (!*base || strlen(base) > 9 || strspn(base, "0123456789") != strlen(base))
-    FAIL(r, EINVAL, "BAD_IOMMU_GROUP", "unexpected iommu_group link '%s' (noiommu groups are not supported)",
-         link);
-  long gnum = strtol(base, NULL, 10);
 
   int container = -1, group = -1, device = -1;
   int e = 0;
-  const char *what = "";
-  snprintf(path, sizeof path, "%s/dev/vfio/vfio", dr);
-  container = open(path, O_RDWR | O_CLOEXEC);
-  if (container < 0) { e = errno; what = "open /dev/vfio/vfio"; goto fail; }
+  const char *what = "open", *node = cpath;
+  if (by_cdev) {
+    if (open_cdev(r, cdev, iommu, &device, &container)) return -1;
+    goto opened;
+  }
+  container = open(cpath, O_RDWR | O_CLOEXEC);
+  if (container < 0) { e = errno; goto fail; }
+  what = "VFIO_GET_API_VERSION";
   int api = ioctl(container, VME_VFIO_GET_API_VERSION);
-  if (api < 0) { e = errno; what = "VFIO_GET_API_VERSION"; goto fail; }
+  if (api < 0) { e = errno; goto fail; }
   if (api != VME_VFIO_API_VERSION) {
     close(container);
-    FAIL(r, EPROTONOSUPPORT, "API_VERSION", "unsupported VFIO API version %d", api);
+    FAIL(r, EPROTONOSUPPORT, "API_VERSION", "unsupported VFIO API version %d (%s)", api, cpath);
   }
   int ext = ioctl(container, VME_VFIO_CHECK_EXTENSION, VME_VFIO_TYPE1v2_IOMMU);
   if (ext <= 0) {
     close(container);
-    FAIL(r, EOPNOTSUPP, "NO_TYPE1V2", "the VFIO container does not support the Type1v2 IOMMU");
+    FAIL(r, EOPNOTSUPP, "NO_TYPE1V2", "the VFIO container %s does not support the Type1v2 IOMMU", cpath);
   }
-  snprintf(path, sizeof path, "%s/dev/vfio/%ld", dr, gnum);
-  group = open(path, O_RDWR | O_CLOEXEC);
-  if (group < 0) {
-    e = errno;
-    what = e == EBUSY ? "open IOMMU group (in use by another process)" : "open IOMMU group";
-    goto fail;
-  }
+  what = "open";
+  node = gpath;
+  group = open(gpath, O_RDWR | O_CLOEXEC);
+  if (group < 0) { e = errno; goto fail; }
   struct vme_group_status gs = {sizeof gs, 0};
-  if (ioctl(group, VME_VFIO_GROUP_GET_STATUS, &gs) < 0) { e = errno; what = "VFIO_GROUP_GET_STATUS"; goto fail; }
+  what = "VFIO_GROUP_GET_STATUS";
+  if (ioctl(group, VME_VFIO_GROUP_GET_STATUS, &gs) < 0) { e = errno; goto fail; }
   if (!(gs.flags & VME_VFIO_GROUP_FLAGS_VIABLE)) {
     close(group);
     close(container);
     FAIL(r, EBUSY, "GROUP_NOT_VIABLE",
-         "IOMMU group %ld is not viable: every device in it must be bound to a VFIO driver", gnum);
+         "IOMMU group %s is not viable: every device in it must be bound to a VFIO driver", gpath);
   }
-  if (ioctl(group, VME_VFIO_GROUP_SET_CONTAINER, &container) < 0) { e = errno; what = "VFIO_GROUP_SET_CONTAINER"; goto fail; }
-  if (ioctl(container, VME_VFIO_SET_IOMMU, VME_VFIO_TYPE1v2_IOMMU) < 0) { e = errno; what = "VFIO_SET_IOMMU"; goto fail; }
+  what = "VFIO_GROUP_SET_CONTAINER";
+  if (ioctl(group, VME_VFIO_GROUP_SET_CONTAINER, &container) < 0) { e = errno; goto fail; }
+  what = "VFIO_SET_IOMMU";
+  node = cpath;
+  if (ioctl(container, VME_VFIO_SET_IOMMU, VME_VFIO_TYPE1v2_IOMMU) < 0) { e = errno; goto fail; }
+  what = "VFIO_GROUP_GET_DEVICE_FD";
+  node = gpath;
   device = ioctl(group, VME_VFIO_GROUP_GET_DEVICE_FD, name);
-  if (device < 0) { e = errno; what = "VFIO_GROUP_GET_DEVICE_FD"; goto fail; }
+  if (device < 0) { e = errno; goto fail; }
   (void)fcntl(device, F_SETFD, FD_CLOEXEC);
 
-  D.container = container;
+opened:
+  D.container = container; /* the iommufd on the cdev path */
   if (undo) g_armed = 1;
   D.role = ROLE_NONE;
   D.group = group;
   D.device = device;
-  D.group_num = gnum;
   snprintf(D.name, sizeof D.name, "%s", name);
   D.bus = bus;
 
@@ -513,7 +545,7 @@ static int op_open(const req *r, const jobj *o) {
   begin(&w, r, 1);
   jw_str(&w, "device", D.name);
   jw_str(&w, "bus", bus);
-  jw_i64(&w, "group", gnum);
+  jw_str(&w, "interface", by_cdev ? "cdev" : "group");
   if (have_info) {
     jw_u64(&w, "device_flags", info.flags);
     jw_arr_begin(&w, "device_flags_names");
@@ -538,7 +570,7 @@ fail:
   if (device >= 0) close(device);
   if (group >= 0) close(group);
   if (container >= 0) close(container);
-  return fail_errno(r, e, what);
+  return fail_node(r, e, what, node);
 }
 
 static int op_flags(const req *r, const jobj *o) {

@@ -26,6 +26,35 @@
 #define VME_VFIO_DEVICE_FEATURE _IO(VME_VFIO_TYPE, VME_VFIO_BASE + 17)      /* 0x3B75 */
 #define VME_VFIO_MIG_GET_PRECOPY_INFO _IO(VME_VFIO_TYPE, VME_VFIO_BASE + 21) /* 0x3B79, data_fd, 6.2+ */
 
+/* The device cdev and iommufd (6.6+). Debian 12's userspace headers have no linux/iommufd.h
+ * and its 6.1 linux/vfio.h no cdev ioctls, so they are defined here too (values from the 6.12
+ * uAPI: include/uapi/linux/vfio.h, iommufd.h). */
+#define VME_VFIO_DEVICE_BIND_IOMMUFD _IO(VME_VFIO_TYPE, VME_VFIO_BASE + 18)      /* 0x3B76 */
+#define VME_VFIO_DEVICE_ATTACH_IOMMUFD_PT _IO(VME_VFIO_TYPE, VME_VFIO_BASE + 19) /* 0x3B77 */
+#define VME_IOMMU_IOAS_ALLOC _IO(';', 0x81)                                       /* 0x3B81 */
+
+struct vme_bind_iommufd {
+  uint32_t argsz;
+  uint32_t flags;
+  int32_t iommufd;
+  uint32_t out_devid;
+};
+
+struct vme_ioas_alloc {
+  uint32_t size;
+  uint32_t flags;
+  uint32_t out_ioas_id;
+};
+
+struct vme_attach_iommufd_pt {
+  uint32_t argsz;
+  uint32_t flags;
+  uint32_t pt_id;
+};
+_Static_assert(sizeof(struct vme_bind_iommufd) == 16 && sizeof(struct vme_ioas_alloc) == 12 &&
+                   sizeof(struct vme_attach_iommufd_pt) == 12,
+               "iommufd uAPI sizes");
+
 #define VME_VFIO_GROUP_FLAGS_VIABLE (1u << 0)
 
 #define VME_FEATURE_GET (1u << 16)

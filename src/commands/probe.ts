@@ -6,6 +6,7 @@ import path from 'node:path';
 import {Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../cli/base-command.js';
+import {deviceInterfaceFlag} from '../cli/device-interface.js';
 import {escapeField, fields} from '../cli/render.js';
 import {InputError} from '../lib/errors.js';
 import {checkInputFile} from '../lib/format/input.js';
@@ -48,6 +49,7 @@ export default class Probe extends BaseCommand<typeof Probe, ProbeResult> {
   ];
 
   static override flags = {
+    'device-interface': deviceInterfaceFlag,
     source: Flags.string({description: 'the source device (mdev UUID or PCI address) on this host', exclusive: ['in']}),
     in: Flags.string({description: "a probe file made on the source's host with --source DEV --out FILE", exclusive: ['source', 'out']}),
     dest: Flags.string({description: 'a candidate type ([parent/]type: a scratch mdev is created) or a free device', exclusive: ['out']}),
@@ -76,6 +78,7 @@ export default class Probe extends BaseCommand<typeof Probe, ProbeResult> {
         const out = f.out ?? path.join(temp!, 'source.probe');
         capture = await captureProbe({
           sysfs,
+          deviceInterface: f['device-interface'],
           device: f.source,
           out,
           ...(f['max-bytes'] === undefined ? {} : {maxBytes: f['max-bytes']}),
@@ -85,7 +88,7 @@ export default class Probe extends BaseCommand<typeof Probe, ProbeResult> {
         if (temp) capture.file = null;
         input = out;
       }
-      if (f.dest) verdict = await judgeProbe({sysfs, dest: f.dest, input: input!});
+      if (f.dest) verdict = await judgeProbe({sysfs, deviceInterface: f['device-interface'], dest: f.dest, input: input!});
     } finally {
       if (temp) await rm(temp, {recursive: true, force: true});
     }

@@ -4,15 +4,16 @@ import {BaseCommand, type Outcome} from '../cli/base-command.js';
 import {exitCodes} from '../cli/help.js';
 import {escapeField, fields, showValue} from '../cli/render.js';
 import {deviceType, findTypes, isSysfsName, normalizeDeviceId, readDevice, readDevices, readTypes} from '../lib/enumerate/index.js';
+import {deviceInterfaces, type DeviceInterfaces} from '../lib/enumerate/access.js';
 import {InputError} from '../lib/errors.js';
 import type {MdevType, VfioDevice} from '../lib/model/types.js';
 import {describeType, describeTypeMigration} from './types.js';
 
 export type ShowResult =
-  | {kind: 'device'; device: VfioDevice; type: MdevType | null}
+  | {kind: 'device'; device: VfioDevice; type: MdevType | null; interfaces: DeviceInterfaces}
   | {kind: 'type'; types: MdevType[]; devices: VfioDevice[]};
 
-function describeDevice(device: VfioDevice, type: MdevType | null): string {
+function describeDevice(device: VfioDevice, type: MdevType | null, ifs: DeviceInterfaces): string {
   const lines = [
     fields([
       ['device', device.kind === 'mdev' ? device.uuid : device.bdf],
@@ -21,7 +22,8 @@ function describeDevice(device: VfioDevice, type: MdevType | null): string {
       ['type', device.kind === 'mdev' ? device.type_id : undefined],
       ['driver', device.driver],
       ['iommu_group', device.iommu_group],
-      ['vfio_dev', device.kind === 'pci' ? device.vfio_dev : undefined],
+      ['vfio_dev', device.vfio_dev],
+      ['opens through', ifs.offered.length ? `${ifs.offered.join(', ')} (auto: ${ifs.auto})` : 'nothing (no /dev/vfio group node, no vfio-dev cdev)'],
       ['vendor:device', device.kind === 'pci' && device.vendor_id ? `${device.vendor_id}:${device.device_id ?? ''}` : undefined],
       ['in use', device.in_use ? `yes, by pid ${device.in_use.pids.join(', ')}` : 'no'],
     ]),
@@ -63,7 +65,8 @@ export default class Show extends BaseCommand<typeof Show, ShowResult> {
     if (normalizeDeviceId(id)) {
       const device = await readDevice(sysfs, id, types);
       const type = deviceType(device, types);
-      return {result: {kind: 'device', device, type}, exitCode: 0, human: () => describeDevice(device, type)};
+      const interfaces = await deviceInterfaces(sysfs, id);
+      return {result: {kind: 'device', device, type, interfaces}, exitCode: 0, human: () => describeDevice(device, type, interfaces)};
     }
     const matches = findTypes(types, id);
     if (matches.length === 0) {

@@ -71,7 +71,7 @@ describe('EngineProcess', () => {
     const hello = await eng.hello();
     expect(hello).toMatchObject({ok: true, protocol: 1, stream_format: 1, pid: eng.pid});
     expect(hello.ops).toContain('set_state');
-    const err = await eng.open('../x').catch((e: unknown) => e);
+    const err = await eng.open('../x', {group_path: '/dev/vfio/1', container_path: '/dev/vfio/vfio'}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EngineError);
     expect(err).toBeInstanceOf(VfioMigError);
     const e = err as EngineError;

@@ -131,63 +131,80 @@ describe('protocol errors', () => {
   });
 });
 
-describe('open: device names and paths', () => {
+describe('open: device names and the paths the caller resolved', () => {
   const root = () => path.join(tmp.dir, 'root');
+  const group = () => ({group_path: `${root()}/dev/vfio/7`, container_path: `${root()}/dev/vfio/vfio`});
+  const cdev = () => ({cdev_path: `${root()}/dev/vfio/devices/vfio0`, iommufd_path: `${root()}/dev/iommu`});
   beforeAll(() => {
-    // A fake sysfs tree: one mdev, one PCI device, and a directory a traversal would reach.
+    // Regular files stand in for the character devices: every ioctl answers ENOTTY.
     const r = root();
-    const uuid = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
-    mkdirSync(path.join(r, 'sys/kernel/iommu_groups/7'), {recursive: true});
-    mkdirSync(path.join(r, 'sys/bus/mdev/devices', uuid), {recursive: true});
-    symlinkSync('../../../../kernel/iommu_groups/7', path.join(r, 'sys/bus/mdev/devices', uuid, 'iommu_group'));
-    mkdirSync(path.join(r, 'sys/bus/pci/devices/0000:00:02.0'), {recursive: true});
-    symlinkSync('../../../../kernel/iommu_groups/7', path.join(r, 'sys/bus/pci/devices/0000:00:02.0/iommu_group'));
-    mkdirSync(path.join(r, 'sys/bus/mdev/x'), {recursive: true});
-    symlinkSync('../../../kernel/iommu_groups/7', path.join(r, 'sys/bus/mdev/x/iommu_group'));
-    // /dev/vfio/vfio as a regular file: the ioctls answer ENOTTY.
-    mkdirSync(path.join(r, 'dev/vfio'), {recursive: true});
-    writeFileSync(path.join(r, 'dev/vfio/vfio'), '');
+    mkdirSync(path.join(r, 'dev/vfio/devices'), {recursive: true});
+    for (const f of ['dev/vfio/vfio', 'dev/vfio/7', 'dev/vfio/devices/vfio0', 'dev/iommu']) writeFileSync(path.join(r, f), '');
   });
 
   test.each(['../x', '../../etc', 'x', '', '0000:00:02.0/../..', '0000:00:02.8', '0000:00:20.0', '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f', 'g0000000-0000-0000-0000-000000000000', '0000:00:02.0\n'])(
-    'invalid name %j is rejected before any path is built',
+    'invalid name %j is rejected before any path is opened',
     (device) => {
-      const [r] = responses(runEngine([{id: 1, op: 'open', device, sysfs_root: root(), dev_root: root()}]).replies);
+      const [r] = responses(runEngine([{id: 1, op: 'open', device, ...group()}]).replies);
       expect(r).toMatchObject({ok: false, code: 'UNSAFE_NAME', errno: 22, error: 'EINVAL'});
       expect(r?.message).not.toMatch(/\//);
     },
   );
 
-  test('relative or dotted roots are refused', () => {
+  test('relative or dotted paths are refused; the engine builds no path of its own (no sysfs_root)', () => {
     const rs = responses(
       runEngine([
-        {id: 1, op: 'open', device: '0000:00:02.0', sysfs_root: 'relative/root'},
-        {id: 2, op: 'open', device: '0000:00:02.0', sysfs_root: `${root()}/../root`},
+        {id: 1, op: 'open', device: '0000:00:02.0', group_path: 'dev/vfio/7', container_path: '/dev/vfio/vfio'},
+        {id: 2, op: 'open', device: '0000:00:02.0', cdev_path: `${root()}/../root/dev/vfio/devices/vfio0`, iommufd_path: '/dev/iommu'},
+        {id: 3, op: 'open', device: '0000:00:02.0', sysfs_root: '/'},
       ]).replies,
     );
-    expect(rs.map((r) => r.code)).toEqual(['UNSAFE_NAME', 'UNSAFE_NAME']);
+    expect(rs.map((r) => r.code)).toEqual(['UNSAFE_NAME', 'UNSAFE_NAME', 'BAD_REQUEST']);
+    expect(rs[2]?.message).toBe("unknown argument 'sysfs_root' for op open");
   });
 
-  test('an unknown device: NO_SUCH_DEVICE naming the path', () => {
-    const [r] = responses(runEngine([{id: 1, op: 'open', device: '0000:00:03.0', sysfs_root: root()}]).replies);
-    expect(r).toMatchObject({ok: false, code: 'NO_SUCH_DEVICE', errno: 2});
-    expect(r?.message).toContain(`${root()}/sys/bus/pci/devices/0000:00:03.0/iommu_group`);
-  });
-
-  test('group resolution reaches <dev_root>/dev/vfio/vfio (mdev UUID upper-cased, short BDF)', () => {
+  test('exactly one interface: the group pair or the cdev pair, complete', () => {
     const rs = responses(
       runEngine([
-        {id: 1, op: 'open', device: '0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0', sysfs_root: root(), dev_root: root()},
-        {id: 2, op: 'open', device: '00:02.0', sysfs_root: root(), dev_root: root()},
-        {id: 3, op: 'open', device: '0000:00:02.0', sysfs_root: root(), dev_root: path.join(tmp.dir, 'nodev')},
+        {id: 1, op: 'open', device: '0000:00:02.0'},
+        {id: 2, op: 'open', device: '0000:00:02.0', ...group(), ...cdev()},
+        {id: 3, op: 'open', device: '0000:00:02.0', group_path: group().group_path},
+        {id: 4, op: 'open', device: '0000:00:02.0', cdev_path: cdev().cdev_path},
+      ]).replies,
+    );
+    expect(rs.map((r) => r.code)).toEqual(['BAD_REQUEST', 'BAD_REQUEST', 'BAD_REQUEST', 'BAD_REQUEST']);
+    expect(rs[0]?.message).toBe("give 'group_path' and 'container_path', or 'cdev_path' and 'iommufd_path'");
+  });
+
+  test('the group path opens the container it is given first, then the group (mdev UUID upper-cased, short BDF)', () => {
+    const rs = responses(
+      runEngine([
+        {id: 1, op: 'open', device: '0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0', ...group()},
+        {id: 2, op: 'open', device: '00:02.0', ...group()},
+        {id: 3, op: 'open', device: '0000:00:02.0', group_path: group().group_path, container_path: path.join(tmp.dir, 'nodev/vfio')},
       ]).replies,
     );
     // A regular file is not a VFIO container: the ioctl says ENOTTY = not supported.
     expect(rs[0]).toMatchObject({ok: false, errno: 25, error: 'ENOTTY', code: 'NOT_SUPPORTED'});
-    expect(rs[0]?.message).toMatch(/^VFIO_GET_API_VERSION: not supported/);
+    expect(rs[0]?.message).toBe(`VFIO_GET_API_VERSION ${group().container_path}: not supported by this device or kernel`);
     expect(rs[1]).toMatchObject({ok: false, code: 'NOT_SUPPORTED'});
     expect(rs[2]).toMatchObject({ok: false, errno: 2, error: 'ENOENT', code: 'ENOENT'});
-    expect(rs[2]?.message).toMatch(/^open \/dev\/vfio\/vfio: /);
+    expect(rs[2]?.message).toBe(`open ${path.join(tmp.dir, 'nodev/vfio')}: No such file or directory`);
+  });
+
+  test('the cdev path opens the cdev, then the iommufd, then binds (each step named with its node)', () => {
+    const rs = responses(
+      runEngine([
+        {id: 1, op: 'open', device: '0000:00:02.0', ...cdev()},
+        {id: 2, op: 'open', device: '0000:00:02.0', cdev_path: cdev().cdev_path, iommufd_path: path.join(tmp.dir, 'nodev/iommu')},
+        {id: 3, op: 'open', device: '0000:00:02.0', cdev_path: path.join(tmp.dir, 'nodev/vfio0'), iommufd_path: cdev().iommufd_path},
+      ]).replies,
+    );
+    expect(rs[0]).toMatchObject({ok: false, errno: 25, code: 'NOT_SUPPORTED'});
+    expect(rs[0]?.message).toBe(`VFIO_DEVICE_BIND_IOMMUFD ${cdev().cdev_path}: not supported by this device or kernel`);
+    expect(rs[1]).toMatchObject({ok: false, errno: 2, code: 'ENOENT'});
+    expect(rs[1]?.message).toBe(`open ${path.join(tmp.dir, 'nodev/iommu')}: No such file or directory`);
+    expect(rs[2]?.message).toBe(`open ${path.join(tmp.dir, 'nodev/vfio0')}: No such file or directory`);
   });
 });
 

@@ -256,6 +256,13 @@ describe('several devices to one stream (saveGroup)', () => {
     expect((await readdir(root)).filter((f) => f.includes('.part-') || f.includes('.partial-'))).toEqual([]);
   });
 
+  it('not through a pipe (--out - / --in -): refused before anything moves (exit 2)', async () => {
+    const w = world(SC | P2P);
+    await expect(saveGroup({sysfs, devices: [SRC, SRC2], output: {fd: 1}, start: w.start, finalState: 'stop'})).rejects.toMatchObject({code: 'GROUP_PIPE', exitCode: ExitCode.input});
+    await expect(loadGroup({sysfs, devices: [DST, DST2], input: {fd: 0}, start: w.start})).rejects.toMatchObject({code: 'GROUP_PIPE', exitCode: ExitCode.input});
+    expect(w.log).toEqual([]);
+  });
+
   it('the second source failing mid-read unwinds both, leaves no file, names both (exit 3)', async () => {
     const w = world(SC | P2P);
     w.s2.faults = {failReadAfter: 100};

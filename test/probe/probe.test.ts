@@ -1,6 +1,6 @@
 import {EventEmitter} from 'node:events';
 import {existsSync, readFileSync} from 'node:fs';
-import {mkdtemp, readdir, rm} from 'node:fs/promises';
+import {mkdir, mkdtemp, readdir, rm, symlink, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 
@@ -53,8 +53,13 @@ function world(opts: {srcFlags?: number; memory?: number; scratchFaults?: Faults
     return e;
   };
   const mdevs = {created: [] as string[], removed: [] as string[]};
-  const createScratch = async (_s: SysfsRoot, type: MdevType): Promise<ScratchMdev> => {
+  const createScratch = async (s: SysfsRoot, type: MdevType): Promise<ScratchMdev> => {
     devices.set(SCRATCH, new FakeDevice(ALL, Buffer.alloc(4096), opts.scratchFaults));
+    // As the kernel does: the new mdev appears in sysfs with its IOMMU group, and the group node in /dev.
+    const dir = s.pathOf(`sys/bus/mdev/devices/${SCRATCH}`);
+    await mkdir(dir, {recursive: true});
+    await symlink('../../../../kernel/iommu_groups/43', path.join(dir, 'iommu_group'));
+    await writeFile(s.pathOf('dev/vfio/43'), '');
     mdevs.created.push(`${type.parent}/${type.id}`);
     const scratch: ScratchMdev = {
       uuid: SCRATCH,
@@ -65,6 +70,8 @@ function world(opts: {srcFlags?: number; memory?: number; scratchFaults?: Faults
         // The removal must come after the engine let the device go.
         expect(engines.every((e) => e.closed)).toBe(true);
         mdevs.removed.push(SCRATCH);
+        await rm(s.pathOf(`sys/bus/mdev/devices/${SCRATCH}`), {recursive: true});
+        await rm(s.pathOf('dev/vfio/43'));
         devices.delete(SCRATCH);
         scratch.removed = true;
       },

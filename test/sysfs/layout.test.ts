@@ -6,12 +6,11 @@ import {layout} from '../../src/lib/sysfs/layout.js';
 import {repoRoot} from '../helpers/cli.js';
 
 describe('host layout', () => {
-  it("the engine builds a device's iommu_group path as layout does (the engine takes sysfs_root, not resolved paths)", () => {
+  it('the engine spells no host path: it opens the paths it is given (no sysfs_root, no sys/ or dev/ literal)', () => {
     const engine = readFileSync(path.join(repoRoot, 'engine/src/main.c'), 'utf8');
-    expect(engine).toContain('"%s/sys/bus/%s/devices/%s/iommu_group"');
-    for (const bus of ['mdev', 'pci'] as const) {
-      expect(`${layout.device(bus, 'X')}/iommu_group`).toBe(`sys/bus/${bus}/devices/X/iommu_group`);
-    }
+    expect(engine).not.toMatch(/"[^"\n]*(sys\/bus|sys\/class|dev\/vfio|dev\/iommu|iommu_group|vfio-dev)[^"\n]*"/);
+    expect(engine).not.toContain('sysfs_root');
+    for (const key of ['group_path', 'container_path', 'cdev_path', 'iommufd_path']) expect(engine).toContain(`"${key}"`);
   });
 
   it('paths are joined from checked names only, below the root', () => {
@@ -19,6 +18,11 @@ describe('host layout', () => {
     expect(layout.migrationFile('sys/bus/mdev/devices/u', 'memory')).toBe('sys/bus/mdev/devices/u/migration/memory');
     expect(layout.vfioGroup(12)).toBe('/dev/vfio/12');
     expect(layout.vfioCdev('vfio3')).toBe('/dev/vfio/devices/vfio3');
+    expect(layout.vfioGroupNode(12)).toBe('dev/vfio/12');
+    expect(layout.vfioCdevNode('vfio3')).toBe('dev/vfio/devices/vfio3');
+    expect([layout.vfioContainer, layout.iommufd]).toEqual(['dev/vfio/vfio', 'dev/iommu']);
+    expect(layout.iommuGroupLink(layout.mdevDevice('u'))).toBe('sys/bus/mdev/devices/u/iommu_group');
+    expect(layout.vfioDevDir(layout.pciDevice('0000:01:00.1'))).toBe('sys/bus/pci/devices/0000:01:00.1/vfio-dev');
     expect(layout.procFdDir('42')).toBe('proc/42/fd');
     expect(layout.lockFile('0000:01:00.1')).toBe('run/vfio-mig/0000:01:00.1.lock');
   });

@@ -39,6 +39,8 @@ log() { echo "vm-test: $*" >&2; }
 header() { sed -n "s/^# vmtest-$2: *//p" "$1" | head -1; }
 scenario_file() { if [[ "$1" == */* ]]; then echo "$REPO/$1.sh"; else echo "$HERE/scenarios/$1.sh"; fi; }
 all_scenarios() { for f in "$HERE"/scenarios/*.sh; do [[ "$f" == */lib.sh ]] || basename "$f" .sh; done; }
+# two guests at once (pair:<name>, test/vm/pair-scenarios/): pair.sh
+source "$HERE/pair.sh"
 
 if [[ "${VMTEST_LIST:-}" == 1 ]]; then
   for s in $(all_scenarios); do
@@ -46,6 +48,7 @@ if [[ "${VMTEST_LIST:-}" == 1 ]]; then
     n="$(header "$f" needs)"; k="$(header "$f" kernels)"
     echo "$s${n:+  needs: $n}${k:+  kernels: $k}"
   done
+  pair_list
   echo "bench/vm-save (not part of 'all')"
   exit 0
 fi
@@ -145,6 +148,7 @@ if [[ "$SCEN" == all ]]; then
 else
   SCEN_LIST="${SCEN//,/ }"
 fi
+pair_take_names
 for s in $SCEN_LIST; do
   f="$(scenario_file "$s")"
   [[ -f "$f" ]] || die "no scenario $s (see VMTEST_LIST=1 $0)"
@@ -331,6 +335,7 @@ boot_guest() {
 }
 
 for k in "${KVERS[@]}"; do
+  [[ -n "$SCEN_LIST" ]] || break  # only pair scenarios asked for
   kb="$BUILD/k/$k"
   mkdir -p "$kb"
   kt0=$(date +%s)
@@ -346,7 +351,7 @@ for k in "${KVERS[@]}"; do
     echo "kernel $k: 0 passed, 0 failed (no scenario applies)"
     continue
   fi
-  if ! prepare_kernel "$k" "$kb" >"$kb/setup.why"; then
+  if ! prepare_kernel_once "$k" "$kb" >"$kb/setup.why"; then
     kfail=$((kfail + 1)); echo "FAIL [$k] setup: $(cat "$kb/setup.why")"
     TOTAL_FAIL=$((TOTAL_FAIL + kfail))
     echo "kernel $k: 0 passed, $kfail failed"
@@ -405,5 +410,6 @@ for k in "${KVERS[@]}"; do
   echo "kernel $k: $kpass passed, $kfail failed ($ksecs s, ${#na[@]} not applicable)"
   TOTAL_PASS=$((TOTAL_PASS + kpass)); TOTAL_FAIL=$((TOTAL_FAIL + kfail))
 done
+pair_run
 echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
 ((TOTAL_FAIL == 0))

@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core';
 import {requireDevice} from '../../lib/enumerate/index.js';
 import {checkInputFile} from '../../lib/format/input.js';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {deviceInterfaceFlag} from '../../cli/device-interface.js';
 import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {interruptible} from '../../cli/interrupt.js';
@@ -16,7 +17,7 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
     'before touching the device; then RESUMING, each chunk verified before it reaches the device, STOP (the ' +
     'driver validates the state) and RUNNING. A corrupt or truncated stream, or state the driver rejects, ' +
     "resets the device and exits 3 (\"stream corrupt at byte N\"). SIGINT/SIGTERM/SIGHUP cancel the load and " +
-    'reset the device; if this process is killed the engine resets it on its own. A group stream (migrate save of ' +
+    'reset the device; if this process is killed the engine resets it on its own. A group stream file (not --in -; migrate save of ' +
     'several devices) takes one destination per device, in stream order: every one is checked against its device ' +
     'before any is touched and must offer P2P; all go to RESUMING, the devices are loaded one after the other, then ' +
     'all STOP, RUNNING_P2P and RUNNING together; any failure resets every destination. Every destination first has ' +
@@ -34,6 +35,7 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
   protected override jsonLines = true;
 
   static override flags = {
+    'device-interface': deviceInterfaceFlag,
     'trust-driver': Flags.boolean({description: "skip vfio-mig's compatibility check of the stream header; the destination driver alone decides (at RESUMING)"}),
     rules: Flags.string({multiple: true, description: 'rule-set files or directories, before <root>/etc/vfio-mig/rules.d and the shipped ones'}),
     in: Flags.string({required: true, description: 'file to read, or - for stdin'}),
@@ -52,6 +54,7 @@ export default class MigrateLoad extends BaseCommand<typeof MigrateLoad, LoadRes
       const common = {
         signal,
         sysfs: this.sysfs(),
+        deviceInterface: this.flags['device-interface'],
         input: this.flags.in === '-' ? {fd: 0} : {path: this.flags.in},
         raw: this.flags.raw,
         headerCheck: {trustDriver: this.flags['trust-driver'], ...(this.flags.rules ? {rules: this.flags.rules} : {})},

@@ -1,11 +1,13 @@
 import {Flags} from '@oclif/core';
 
-import {requireDevice} from '../../lib/enumerate/index.js';
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {deviceInterfaceFlag} from '../../cli/device-interface.js';
 import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {interruptible} from '../../cli/interrupt.js';
 import {withEvents} from '../../cli/progress.js';
+import {resolveDeviceAccess} from '../../lib/enumerate/access.js';
+import {requireDevice} from '../../lib/enumerate/index.js';
 import {DEFAULT_MAX_DOWNTIME_MS, DEFAULT_PRECOPY_ROUNDS} from '../../lib/migrate/precopy.js';
 import {InputError} from '../../lib/errors.js';
 import {runMigration, type RunPair, type RunResult} from '../../lib/migrate/run.js';
@@ -46,6 +48,7 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
   protected override jsonLines = true;
 
   static override flags = {
+    'device-interface': deviceInterfaceFlag,
     'trust-driver': Flags.boolean({description: "skip vfio-mig's compatibility check of the stream header; the destination driver alone decides (at RESUMING)"}),
     rules: Flags.string({multiple: true, description: 'rule-set files or directories, before <root>/etc/vfio-mig/rules.d and the shipped ones'}),
     source: Flags.string({description: 'mdev UUID or PCI address of the source', exclusive: ['pair'], dependsOn: ['dest']}),
@@ -57,16 +60,17 @@ export default class MigrateRun extends BaseCommand<typeof MigrateRun, RunResult
   };
 
   protected async execute(): Promise<Outcome<RunResult>> {
-    // Missing devices are usage errors (exit 2), found before the engine starts.
+    // Missing devices are usage errors (exit 2), found before the engine starts; then each
+    // device's way in (a missing node or a device in use: exit 3).
     const pairs = pairsOf(this.flags);
-    for (const p of pairs) {
-      await requireDevice(this.sysfs(), p.source);
-      await requireDevice(this.sysfs(), p.dest);
-    }
+    const devices = pairs.flatMap((p) => [p.source, p.dest]);
+    for (const d of devices) await requireDevice(this.sysfs(), d);
+    for (const d of devices) await resolveDeviceAccess(this.sysfs(), d, this.flags['device-interface']);
     const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: process.stdout}, (onEvent) =>
       runMigration({
         signal,
         sysfs: this.sysfs(),
+        deviceInterface: this.flags['device-interface'],
         pairs,
         headerCheck: {trustDriver: this.flags['trust-driver'], ...(this.flags.rules ? {rules: this.flags.rules} : {})},
         precopyRounds: this.flags['precopy-rounds'],

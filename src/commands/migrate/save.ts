@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {deviceInterfaceFlag} from '../../cli/device-interface.js';
 import {exitCodes} from '../../cli/help.js';
 import {fields, plural} from '../../cli/render.js';
 import {interruptible} from '../../cli/interrupt.js';
@@ -18,7 +19,7 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
     'A file is written under a temporary name and renamed when complete. On any failure, --timeout, or ' +
     'SIGINT/SIGTERM/SIGHUP the source goes back to RUNNING (or is reset if it went to ERROR) and no file is ' +
     'left behind. With --out - the state goes to stdout and every message to stderr. Several devices (of one VM) ' +
-    'go to one group stream, all or nothing: each must offer P2P; every device to RUNNING_P2P (PRE_COPY_P2P), then every ' +
+    'go to one group stream in a file (not --out -), all or nothing: each must offer P2P; every device to RUNNING_P2P (PRE_COPY_P2P), then every ' +
     'device to STOP_COPY, the transfers side by side, then the final state; a failure unwinds every device; --json lists ' +
     'each device (members). Load it with the destinations named in the same order.' +
     exitCodes({0: 'saved; the source in the --final-state read back', 3: 'runtime failure (or --timeout): the source is back in RUNNING, no file left behind', 4: 'the source went to ERROR and was reset', 5: 'recovery failed: the device needs attention', interrupted: 'interrupted by SIGHUP, SIGINT or SIGTERM: source RUNNING, no file left behind'});
@@ -35,6 +36,7 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
   protected override jsonLines = true;
 
   static override flags = {
+    'device-interface': deviceInterfaceFlag,
     out: Flags.string({required: true, description: 'file to write, or - for stdout'}),
     raw: Flags.boolean({description: 'write the bare device bytes (no header, chunks or checksums)'}),
     'final-state': Flags.string({
@@ -62,6 +64,7 @@ export default class MigrateSave extends BaseCommand<typeof MigrateSave, SaveRes
       const common = {
         signal,
         sysfs: this.sysfs(),
+        deviceInterface: this.flags['device-interface'],
         output: this.flags.out === '-' ? {fd: 1} : {path: this.flags.out},
         raw: this.flags.raw,
         precopyRounds: this.flags['precopy-rounds'],

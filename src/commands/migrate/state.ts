@@ -1,10 +1,11 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {deviceInterfaceFlag} from '../../cli/device-interface.js';
 import {exitCodes} from '../../cli/help.js';
 import {InputError} from '../../lib/errors.js';
 import {parseState, stateName} from '../../lib/fsm/states.js';
-import {requireDevice} from '../../lib/enumerate/index.js';
+import {resolveDeviceAccess} from '../../lib/enumerate/access.js';
 import {DeviceControl, type StepRecord} from '../../lib/migrate/control.js';
 import {startEngine} from '../../lib/migrate/session.js';
 
@@ -31,6 +32,7 @@ export default class MigrateState extends BaseCommand<typeof MigrateState, State
 
   static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address'})};
   static override flags = {
+    'device-interface': deviceInterfaceFlag,
     set: Flags.string({description: 'target state (STOP, RUNNING, STOP_COPY, RESUMING, RUNNING_P2P, PRE_COPY, PRE_COPY_P2P)', exclusive: ['reset']}),
     reset: Flags.boolean({description: 'VFIO_DEVICE_RESET: back to RUNNING from any state, ERROR included'}),
   };
@@ -38,10 +40,10 @@ export default class MigrateState extends BaseCommand<typeof MigrateState, State
   protected async execute(): Promise<Outcome<StateResult>> {
     const target = this.flags.set === undefined ? undefined : parseState(this.flags.set);
     if (target !== undefined && stateName(target) === 'ERROR') throw new InputError('ERROR cannot be set; it is where a failing device goes', 'BAD_STATE');
-    const device = await requireDevice(this.sysfs(), this.args.device);
+    const {device} = await resolveDeviceAccess(this.sysfs(), this.args.device, this.flags['device-interface']);
     const engine = await startEngine();
     try {
-      const control = await DeviceControl.open(engine, device, this.sysfs().root);
+      const control = await DeviceControl.open(engine, device, this.sysfs(), this.flags['device-interface']);
       if (this.flags.reset) await control.reset();
       else if (target !== undefined) await control.stepTo(target);
       const state = stateName(await control.state());

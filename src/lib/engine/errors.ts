@@ -20,7 +20,7 @@ export interface EngineErrorResponse {
 /**
  * An operation the engine answered with an error. `errno`/`errnoName` are the kernel's
  * (or the engine's) errno; `code` is the engine's stable code (`EBUSY`, `NOT_SUPPORTED`,
- * `STREAM_CORRUPT`, ...). Exit code 3; 2 for `NO_SUCH_DEVICE`.
+ * `STREAM_CORRUPT`, ...). Exit code 3 (callers check the device exists first: exit 2).
  */
 export class EngineError extends VfioMigError {
   readonly errno: number;
@@ -30,8 +30,7 @@ export class EngineError extends VfioMigError {
   readonly deviceState: number | null | undefined;
 
   constructor(resp: EngineErrorResponse) {
-    // An unknown device is bad input (exit 2, as the README says), found before anything is touched.
-    super(resp.message, resp.code === 'NO_SUCH_DEVICE' ? ExitCode.input : ExitCode.runtime, resp.code, {...resp});
+    super(resp.message, ExitCode.runtime, resp.code, {...resp});
     this.errno = resp.errno;
     this.errnoName = resp.error;
     this.op = resp.op;

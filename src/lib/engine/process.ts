@@ -2,6 +2,7 @@ import {spawn, type ChildProcess} from 'node:child_process';
 import {EventEmitter} from 'node:events';
 import type {Readable, Stream, Writable} from 'node:stream';
 
+import type {OpenPaths} from '../enumerate/access.js';
 import {RuntimeFailure} from '../errors.js';
 import {engineError, type EngineErrorResponse} from './errors.js';
 import {checkEngine, HOW_TO_BUILD, locateEngine} from './locate.js';
@@ -219,13 +220,9 @@ export class EngineProcess extends EventEmitter {
   selftest(): Promise<OpResult<'selftest'>> {
     return this.request('selftest', {});
   }
-  /** Opens an mdev (UUID) or a PCI device (BDF) through its IOMMU group and a Type1v2 container. */
-  open(device: string, opts: {sysfsRoot?: string; devRoot?: string} = {}): Promise<OpResult<'open'>> {
-    return this.request('open', {
-      device,
-      ...(opts.sysfsRoot ? {sysfs_root: opts.sysfsRoot} : {}),
-      ...(opts.devRoot ? {dev_root: opts.devRoot} : {}),
-    });
+  /** Opens an mdev (UUID) or a PCI device (BDF) through the paths given (see enumerate/access.ts). */
+  open(device: string, paths: OpenPaths): Promise<OpResult<'open'>> {
+    return this.request('open', {device, ...paths});
   }
   closeDevice(): Promise<OpResult<'close'>> {
     return this.request('close', {});

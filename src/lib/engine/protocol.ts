@@ -37,7 +37,8 @@ export interface SelftestResponse extends Base {
 export interface OpenResponse extends Base {
   device: string;
   bus: 'mdev' | 'pci';
-  group: number;
+  /** Which paths it was given. */
+  interface: 'group' | 'cdev';
   device_flags?: number;
   device_flags_names?: string[];
   num_regions?: number;
@@ -167,7 +168,11 @@ export type Endpoint = {path: string; fd?: undefined} | {fd: number; path?: unde
 export interface OpMap {
   hello: [{interactive?: boolean}, HelloResponse];
   selftest: [Record<string, never>, SelftestResponse];
-  open: [{device: string; sysfs_root?: string; dev_root?: string; undo_on_abandon?: boolean}, OpenResponse];
+  /** Paths resolved by the caller (enumerate/access.ts): the group and container, or the cdev and iommufd. */
+  open: [
+    {device: string; undo_on_abandon?: boolean} & ({group_path: string; container_path: string} | {cdev_path: string; iommufd_path: string}),
+    OpenResponse,
+  ];
   close: [Record<string, never>, ClosedResponse];
   flags: [Record<string, never>, FlagsResponse];
   get_state: [Record<string, never>, StateResponse];

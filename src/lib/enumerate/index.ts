@@ -230,11 +230,11 @@ export async function readVfioUsers(sysfs: SysfsRoot, wanted?: Iterable<string>)
 
 /** Fill in `in_use` of devices read with `in_use: null`, with one scan for all of them. */
 async function markUsers(sysfs: SysfsRoot, devices: VfioDevice[]): Promise<void> {
-  const nodes = devices.flatMap((d) => vfioNodes(d.iommu_group, d.kind === 'pci' ? d.vfio_dev : undefined));
+  const nodes = devices.flatMap((d) => vfioNodes(d.iommu_group, d.vfio_dev));
   if (nodes.length === 0) return;
   const users = await readVfioUsers(sysfs, nodes);
   if (users.size === 0) return;
-  for (const d of devices) d.in_use = useOf(users, d.iommu_group, d.kind === 'pci' ? d.vfio_dev : undefined);
+  for (const d of devices) d.in_use = useOf(users, d.iommu_group, d.vfio_dev);
 }
 
 function useOf(users: Map<string, number[]>, group: number | undefined, vfioDev?: string): DeviceUse | null {
@@ -243,7 +243,18 @@ function useOf(users: Map<string, number[]>, group: number | undefined, vfioDev?
 }
 
 async function groupOf(sysfs: SysfsRoot, dir: string): Promise<number | undefined> {
-  return intOrUndefined(await sysfs.linkName(`${dir}/iommu_group`));
+  return intOrUndefined(await sysfs.linkName(layout.iommuGroupLink(dir)));
+}
+
+/** `vfio<N>` from a device's `vfio-dev/` (the kernel has VFIO_DEVICE_CDEV), or undefined. */
+async function vfioDevOf(sysfs: SysfsRoot, dir: string): Promise<string | undefined> {
+  return (await sysfs.listOptional(layout.vfioDevDir(dir))).find((e) => /^vfio\d+$/.test(e.name))?.name;
+}
+
+/** A device's IOMMU group (`iommu_group` link) and its VFIO cdev (`vfio-dev/vfio<N>`), where present. */
+export async function vfioIds(sysfs: SysfsRoot, dir: string): Promise<{group?: number; vfioDev?: string}> {
+  const [group, vfioDev] = await Promise.all([groupOf(sysfs, dir), vfioDevOf(sysfs, dir)]);
+  return {...(group === undefined ? {} : {group}), ...(vfioDev === undefined ? {} : {vfioDev})};
 }
 
 async function readMdevDevice(sysfs: SysfsRoot, uuid: string, types: MdevType[]): Promise<MdevDevice> {
@@ -262,10 +273,12 @@ async function readMdevDevice(sysfs: SysfsRoot, uuid: string, types: MdevType[])
   if (typeId === '') problems.push('mdev_type link missing');
   const type = types.find((t) => t.id === typeId && t.parent === parent);
   const group = await groupOf(sysfs, dir);
+  const vfioDev = await guarded(problems, undefined, () => vfioDevOf(sysfs, dir));
   const driver = await sysfs.linkName(`${dir}/driver`);
   const migration = await readDeviceMigration(sysfs, dir, type?.migration ?? null, problems);
   const device: MdevDevice = {kind: 'mdev', uuid, parent, type_id: typeId, migration, in_use: null, problems};
   if (group !== undefined) device.iommu_group = group;
+  if (vfioDev !== undefined) device.vfio_dev = vfioDev;
   if (driver !== undefined) device.driver = driver;
   device.identity = type?.identity ?? mdevTypeIdentity(await parentIdentity(sysfs, parent), {id: typeId});
   return device;
@@ -293,7 +306,7 @@ async function readPciDevice(sysfs: SysfsRoot, bdf: string): Promise<PciVfioDevi
   if (!isVfioPciDriver(driver) && vgpuTypes === undefined) return undefined;
   const problems: string[] = [];
   const group = await groupOf(sysfs, dir);
-  const vfioDev = (await guarded(problems, [], () => sysfs.listOptional(`${dir}/vfio-dev`))).find((e) => /^vfio\d+$/.test(e.name))?.name;
+  const vfioDev = await guarded(problems, undefined, () => vfioDevOf(sysfs, dir));
   const meta = await guarded(problems, {migration: null, problems: []}, () => readTypeMigration(sysfs, dir));
   problems.push(...meta.problems);
   const migration = await readDeviceMigration(sysfs, dir, meta.migration, problems);

@@ -1,8 +1,10 @@
+import {resolveDeviceAccess, type DeviceAccess, type DeviceInterfaceChoice} from '../enumerate/access.js';
 import {ExitCode, VfioMigError} from '../errors.js';
 import {EngineError} from '../engine/errors.js';
 import type {OpArgs, OpName, OpResult, ProgressEvent} from '../engine/protocol.js';
 import {arcs, type Arc} from '../fsm/machine.js';
 import {MigFlag, MigState, type MigStateValue, stateName} from '../fsm/states.js';
+import type {SysfsRoot} from '../sysfs/root.js';
 
 /** What the policy needs of an engine: its request channel. Tests inject a simulated device. */
 export interface EngineLike {
@@ -51,11 +53,14 @@ export class DeviceControl {
     readonly engine: EngineLike,
     readonly device: string,
     readonly flags: number,
+    /** How the device was opened (group or cdev) and what it offers. */
+    readonly access: DeviceAccess,
   ) {}
 
-  static async open(engine: EngineLike, device: string, sysfsRoot: string): Promise<DeviceControl> {
+  static async open(engine: EngineLike, device: string, sysfs: SysfsRoot, choice: DeviceInterfaceChoice = 'auto'): Promise<DeviceControl> {
+    const access = await resolveDeviceAccess(sysfs, device, choice);
     // Armed: if this process dies, the engine puts back what it did to the device.
-    const opened = await engine.request('open', {device, sysfs_root: sysfsRoot, undo_on_abandon: true});
+    const opened = await engine.request('open', {device: access.device, ...access.paths, undo_on_abandon: true});
     if (opened.migration_v1_region === true) {
       throw new VfioMigError(
         `${device}: the device offers only the deprecated v1 migration region (Linux 5.8 to 5.17, removed in 5.18), which vfio-mig does not speak; ` +
@@ -71,7 +76,7 @@ export class DeviceControl {
         'NOT_MIGRATABLE',
       );
     }
-    return new DeviceControl(engine, device, opened.migration_flags);
+    return new DeviceControl(engine, device, opened.migration_flags, access);
   }
 
   has(flag: number): boolean {

@@ -1,5 +1,6 @@
 import type {Stream} from 'node:stream';
 
+import type {DeviceInterfaceChoice} from '../enumerate/access.js';
 import {hostName} from '../enumerate/index.js';
 import {InputError} from '../errors.js';
 import {MigState, stateName} from '../fsm/states.js';
@@ -21,6 +22,8 @@ export interface RunPair {
 
 export interface RunOptions {
   sysfs: SysfsRoot;
+  /** How to open devices: `auto` (the group when the host offers it, else the cdev), `group` or `cdev`. */
+  deviceInterface?: DeviceInterfaceChoice;
   /** One or more source/destination pairs, migrated all or nothing (more than one: every device needs P2P). */
   pairs: RunPair[];
   /** PRE_COPY round limit (default 30; 0: straight to STOP_COPY). */
@@ -118,12 +121,12 @@ export async function runMigration(options: RunOptions): Promise<RunResult> {
     }
     const host = await hostName(options.sysfs);
     for (const m of members) {
-      m.srcCtl = await DeviceControl.open(m.src, m.source, options.sysfs.root);
+      m.srcCtl = await DeviceControl.open(m.src, m.source, options.sysfs, options.deviceInterface);
       m.header = await buildHeader(options.sysfs, m.source, m.srcCtl.flags, host, await m.srcCtl.dataSize());
       // A prepare that died half-way left the destination neither old nor new: roll it back first.
       m.recovered = await recoverInterruptedPrepare(options.sysfs, m.dest);
       await checkHeaderAgainst(options.sysfs, m.dest, m.header, options.headerCheck);
-      m.dstCtl = await DeviceControl.open(m.dst!, m.dest, options.sysfs.root);
+      m.dstCtl = await DeviceControl.open(m.dst!, m.dest, options.sysfs, options.deviceInterface);
     }
     const sources = members.map((m) => m.srcCtl!);
     const dests = members.map((m) => m.dstCtl!);

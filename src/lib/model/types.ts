@@ -96,6 +96,8 @@ export interface MdevDevice {
   parent: string;
   type_id: string;
   iommu_group?: number;
+  /** `vfioN` when the kernel offers the cdev interface (`vfio-dev/vfioN`, VFIO_DEVICE_CDEV). */
+  vfio_dev?: string;
   driver?: string;
   migration: DeviceMigration | null;
   in_use: DeviceUse | null;

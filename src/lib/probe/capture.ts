@@ -9,6 +9,7 @@ import {DeviceControl, type EngineLike, type StepRecord} from '../migrate/contro
 import {buildHeader} from '../migrate/header.js';
 import {MigrationFailedError, type Recovery, recoverSource} from '../migrate/recover.js';
 import {type EngineStarter, type MigrationEvent, startEngine} from '../migrate/session.js';
+import type {DeviceInterfaceChoice} from '../enumerate/access.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {type CleanupGuard, guarded, type SignalHost} from './guard.js';
 import type {ProbeHeader} from './header.js';
@@ -27,6 +28,8 @@ export const DEFAULT_MAX_STOP_MS = 2000;
 
 export interface CaptureOptions {
   sysfs: SysfsRoot;
+  /** How to open devices: `auto` (the group when the host offers it, else the cdev), `group` or `cdev`. */
+  deviceInterface?: DeviceInterfaceChoice;
   device: string;
   /** The probe file to write (under a temporary name, renamed when complete). */
   out: string;
@@ -91,7 +94,7 @@ async function returnToRunning(ctl: DeviceControl, start: EngineStarter, sysfs: 
   let fresh: EngineLike | undefined;
   try {
     fresh = await start();
-    const again = await DeviceControl.open(fresh, ctl.device, sysfs.root);
+    const again = await DeviceControl.open(fresh, ctl.device, sysfs, ctl.access.interface);
     const second = await recoverSource(again);
     return {...second, actions: [...first.actions, 'new engine', ...second.actions]};
   } catch (error) {
@@ -121,7 +124,7 @@ export async function captureProbe(options: CaptureOptions): Promise<CaptureResu
   return guarded(async (guard: CleanupGuard) => {
     const engine = await start();
     guard.add(() => engine.close().then(() => undefined));
-    const ctl = await DeviceControl.open(engine, device, options.sysfs.root);
+    const ctl = await DeviceControl.open(engine, device, options.sysfs, options.deviceInterface);
     const states: string[] = [];
     const observe = async (): Promise<MigStateValue> => {
       const s = await ctl.state();

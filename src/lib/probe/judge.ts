@@ -6,6 +6,7 @@ import {DeviceControl, type StepRecord} from '../migrate/control.js';
 import {MigrationFailedError, recoverDestination} from '../migrate/recover.js';
 import {type EngineStarter, type MigrationEvent, startEngine} from '../migrate/session.js';
 import type {MdevType} from '../model/types.js';
+import type {DeviceInterfaceChoice} from '../enumerate/access.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {killEngine, refuseInUse} from './capture.js';
 import {type CleanupGuard, guarded, type SignalHost} from './guard.js';
@@ -35,6 +36,8 @@ export interface ProbeVerdict {
 
 export interface JudgeOptions {
   sysfs: SysfsRoot;
+  /** How to open devices: `auto` (the group when the host offers it, else the cdev), `group` or `cdev`. */
+  deviceInterface?: DeviceInterfaceChoice;
   /** A type id (`[parent/]type`: a scratch mdev of it is created and removed) or a free device. */
   dest: string;
   /** The probe file (from captureProbe). */
@@ -112,7 +115,7 @@ export async function judgeProbe(options: JudgeOptions): Promise<ProbeVerdict> {
       });
     }
     const device = scratch ? scratch.uuid : asDevice!.id;
-    const ctl = await DeviceControl.open(engine, device, sysfs.root);
+    const ctl = await DeviceControl.open(engine, device, sysfs, options.deviceInterface);
     const startState = await ctl.state();
     if (startState !== MigState.RUNNING && startState !== MigState.STOP) {
       throw new InputError(`${device}: the scratch device is ${stateName(startState)}, not RUNNING or STOP`, 'BAD_STATE');
@@ -129,7 +132,7 @@ export async function judgeProbe(options: JudgeOptions): Promise<ProbeVerdict> {
         if (first.outcome !== 'recovery_failed') return;
         const fresh = await start();
         try {
-          await recoverDestination(await DeviceControl.open(fresh, device, sysfs.root));
+          await recoverDestination(await DeviceControl.open(fresh, device, sysfs, ctl.access.interface));
         } finally {
           await fresh.close().catch(() => undefined);
         }

@@ -17,6 +17,10 @@ export class HostLayout {
   readonly proc = 'proc';
   /** VFIO's character devices on the host (`<group>`, `devices/vfio<N>`). */
   readonly vfioDevRoot = 'dev/vfio';
+  /** The VFIO container of the group interface (CONFIG_VFIO_CONTAINER). */
+  readonly vfioContainer = 'dev/vfio/vfio';
+  /** The iommufd a device cdev is bound to (CONFIG_IOMMUFD). */
+  readonly iommufd = 'dev/iommu';
   /** Loaded kernel modules (`<name>/version`, `<name>/srcversion`). */
   readonly modules = 'sys/module';
   /** The host's own compatibility rule sets (`*.yaml`), as mdevctl keeps `/etc/mdevctl.d`. */
@@ -84,6 +88,16 @@ export class HostLayout {
     return `${this.migrationDir(deviceDir)}/${name}`;
   }
 
+  /** A device's `iommu_group` link (its target's last component is the group number). */
+  iommuGroupLink(deviceDir: string): string {
+    return `${deviceDir}/iommu_group`;
+  }
+
+  /** A device's `vfio-dev/` directory: one `vfio<N>` entry when the kernel offers the cdev. */
+  vfioDevDir(deviceDir: string): string {
+    return `${deviceDir}/vfio-dev`;
+  }
+
   procFdDir(pid: string): string {
     return `${this.proc}/${pid}/fd`;
   }
@@ -96,6 +110,16 @@ export class HostLayout {
   /** The host path a process's fd link shows for an open VFIO device cdev (`vfio3`). */
   vfioCdev(name: string): string {
     return `/${this.vfioDevRoot}/devices/${name}`;
+  }
+
+  /** The group node below the root, as opened (`dev/vfio/<group>`). */
+  vfioGroupNode(group: number): string {
+    return this.vfioGroup(group).slice(1);
+  }
+
+  /** The cdev node below the root, as opened (`dev/vfio/devices/vfio<N>`). */
+  vfioCdevNode(name: string): string {
+    return this.vfioCdev(name).slice(1);
   }
 
   lockFile(deviceId: string): string {

@@ -95,6 +95,19 @@ jcheck() {
 jcheck_now() { $JQ check "$@" || exit 1; }
 jflush() { [ -s "$JQ_QUEUE" ] || return 0; echo "--- deferred JSON checks:"; $JQ batch "$JQ_QUEUE"; _rc=$?; rm -f "$JQ_QUEUE" /tmp/jq.snap.*; return $_rc; }
 jget() { $JQ get "$@"; }
+# open_req DEVICE [',"id":1']: the engine's open request with the paths vfio-mig resolves
+# (enumerate/access.ts, auto): the group when /dev/vfio/<group> exists, else the device cdev.
+open_req() {
+  _d=/sys/bus/mdev/devices/$1; [ -e "$_d" ] || _d=/sys/bus/pci/devices/$1
+  _g=$(readlink "$_d/iommu_group" 2>/dev/null); _g=${_g##*/}
+  if [ -n "$_g" ] && [ -e "/dev/vfio/$_g" ]; then
+    printf '{"op":"open","device":"%s","group_path":"/dev/vfio/%s","container_path":"/dev/vfio/vfio"%s}' "$1" "$_g" "${2-}"
+  else
+    _c=$(ls "$_d/vfio-dev" 2>/dev/null | head -n 1)
+    printf '{"op":"open","device":"%s","cdev_path":"/dev/vfio/devices/%s","iommufd_path":"/dev/iommu"%s}' "$1" "$_c" "${2-}"
+  fi
+}
+
 # engine OUT REQUEST...: run the engine with one JSON request per argument; responses in OUT
 engine() {
   _o="$1"; shift

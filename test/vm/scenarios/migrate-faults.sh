@@ -4,7 +4,8 @@
 # with its memory intact, the destination reset, no partial file, nothing in ERROR.
 # Together with cli-migrate-faults.sh (the same faults against run) this is the matrix: each
 # arc failing, ERROR on an arc, a source read failing after N bytes, a destination write failing
-# after N bytes, a stalled read/write, data refused at RESUMING -> STOP; one CASE line each.
+# after N bytes, a stalled read/write, data refused at RESUMING -> STOP; one CASE line each
+# (arc failures against save and load, and a stalled load: migrate-faults-arcs.sh).
 need_cli
 need_engine
 s=$(mk gfx-4GB); d=$(mk gfx-4GB)
@@ -34,12 +35,6 @@ mcase "run: destination writes stall 4 s, --timeout 1500" 3 "fault_dev=$d stall_
 jcheck "run: TIMEOUT reported" /tmp/mf2.json 'JSON.stringify(r.error).includes("--timeout 1500")'
 mcase "run: source reads stall 4 s, --timeout 1500" 3 "fault_dev=$s stall_read_ms=4000" -- \
   migrate run --source "$s" --dest "$d" --precopy-rounds 0 --timeout 1500
-mcase "save: source arc STOP->STOP_COPY fails (ESTALE)" 3 "fault_dev=$s fail_arc_from=1 fail_arc_to=3 fail_arc_errno=116" -- \
-  migrate save "$s" --out /tmp/mf.vfm --final-state stop
-mcase "save: source arc RUNNING_P2P->STOP goes to ERROR" 4 "fault_dev=$s error_arc_from=5 error_arc_to=1" -- \
-  migrate save "$s" --out /tmp/mf.vfm --final-state stop
-expect_eq "save (arcs): no file, no partial file" "$(ls /tmp/mf.vfm* 2>/dev/null | wc -l)" 0
-check "source memory intact after a reset from ERROR (the reset keeps device memory)" vmtest check "$s" 121
 mcase "save: source read fails after 1 MiB" 3 "fault_dev=$s fail_read_after=1048576" -- \
   migrate save "$s" --out /tmp/mf.vfm --final-state stop
 expect_eq "save: no file, no partial file" "$(ls /tmp/mf.vfm* 2>/dev/null | wc -l)" 0
@@ -53,21 +48,6 @@ mcase "load: destination write fails after 1 MiB" 3 "fault_dev=$d fail_write_aft
   migrate load "$d" --in /tmp/good.vfm
 mcase "load: data refused at RESUMING -> STOP" 3 "fault_dev=$d reject_load=1" -- \
   migrate load "$d" --in /tmp/good.vfm
-mcase "load: destination arc STOP->RESUMING fails (EIO)" 3 "fault_dev=$d fail_arc_from=1 fail_arc_to=4" -- \
-  migrate load "$d" --in /tmp/good.vfm
-mcase "load: destination arc RESUMING->STOP goes to ERROR" 4 "fault_dev=$d error_arc_from=4 error_arc_to=1" -- \
-  migrate load "$d" --in /tmp/good.vfm
-# A stalled write with no deadline (load has no --timeout): every write sleeps, the load still
-# ends by itself (a signal ends it sooner: migrate-signals.sh).
-disarm; arm faults_fired=0 fault_dev=$d stall_write_ms=300
-t0=$(date +%s%N)
-cli /tmp/mf-stall-load.json migrate load "$d" --in /tmp/good.vfm --json
-t1=$(date +%s%N)
-echo "CASE load: destination writes stall 300 ms each: exit $CLI_RC, wall $(( (t1 - t0) / 1000000 )) ms"
-check "load (stall): the stall fired" test "$(cat $VMREF_PARAMS/faults_fired)" -ge 1
-disarm
-expect_eq "load (stall): exit" "$CLI_RC" 0
-check "load (stall): the destination holds the saved memory" vmtest check "$d" 121
 check "source memory intact after every case" vmtest check "$s" 121
 cli /tmp/mf-ok.json migrate run --source "$s" --dest "$d" --json
 expect_eq "no fault: migrate run exit" "$CLI_RC" 0

@@ -42,11 +42,7 @@ expect_eq "group save failed: both sources RUNNING" "$(state $d1) $(state $d2)" 
 jcheck "group save failed: both sources named" "/tmp/mm$n.json" "deq(r.error.details.recoveries.map(x => x.device + ':' + x.role + ':' + x.state), ['$d1:source:RUNNING', '$d2:source:RUNNING'])"
 check "d1 memory intact" vmtest check "$d1" 144
 check "d2 memory intact" vmtest check "$d2" 145
-# through a pipe: save to stdout, load from stdin
-check "fill d1 again" vmtest fill "$d1" 146
-echo "+ vfio-mig migrate save $d1 $d2 --out - --final-state stop | vfio-mig migrate load $s1 $s2 --in -"
-$CLI migrate save "$d1" "$d2" --out - --final-state stop 2>/tmp/mm-pipe.err | $CLI migrate load "$s1" "$s2" --in - >/tmp/mm-pipe.out 2>&1
-expect_eq "group save | group load: exit" "$?" 0
-check "s1 holds d1's new memory through the pipe" vmtest check "$s1" 146
-check "s2 holds d2's memory through the pipe" vmtest check "$s2" 145
+# not through a pipe (yet): refused before anything moves
+cli /tmp/mm-pipe.json migrate save "$d1" "$d2" --out - --final-state stop --json
+expect_eq "group save to stdout: exit 2" "$CLI_RC" 2
 rm -f /tmp/mm.vfm

@@ -19,6 +19,9 @@
  *   vmtest state UUID                      print the migration state (GET device_state)
  *   vmtest hold UUID SECONDS               keep the device open (opened: printed) for a while
  *   vmtest orphan UUID                     keep a PRE_COPY data fd past the device's close and removal
+ *   vmtest copyn PORT NFILE SECONDS        copy PORT to stdout until as many bytes as NFILE says
+ *                                          (written later, by the other side) have passed
+ *   vmtest drain PORT QUIET_MS MAX_MS      read and drop what PORT holds until quiet for QUIET_MS
  *
  * Output: lines "ok ..." / "FAIL ..."; exit status 0 only when every check passed.
  */
@@ -33,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
@@ -1069,6 +1073,117 @@ static int cmd_reg(const char *uuid, unsigned index, uint64_t off, int wr, unsig
 	return 0;
 }
 
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * A virtio-serial port carries no end of stream: the other guest closing its end does not
+ * reach this one. `migrate load --in -` waits for EOF after the trailer, so the pair
+ * scenarios feed it through copyn, which ends its output once the byte count the source
+ * reported (NFILE, written after its save) has passed. EOF on the port (the host side of the
+ * channel went away) before that: exit 1.
+ */
+static int cmd_copyn(const char *port, const char *nfile, int secs)
+{
+	int fd = open(port, O_RDONLY | O_NONBLOCK);
+	if (fd < 0) {
+		fprintf(stderr, "copyn: open %s: %s\n", port, strerror(errno));
+		return 3;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	static char buf[65536];
+	uint64_t copied = 0, want = UINT64_MAX;
+	double end = now_s() + secs;
+	for (;;) {
+		if (want == UINT64_MAX) {
+			FILE *f = fopen(nfile, "r");
+			if (f) {
+				unsigned long long n;
+				if (fscanf(f, "%llu", &n) == 1)
+					want = n;
+				fclose(f);
+			}
+		}
+		if (copied >= want)
+			break;
+		if (now_s() > end) {
+			fprintf(stderr, "copyn: %" PRIu64 " bytes after %d s, %s\n", copied, secs,
+				want == UINT64_MAX ? "the source's byte count never came" : "fewer than the source sent");
+			return 1;
+		}
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		size_t room = sizeof buf;
+		if (want != UINT64_MAX && want - copied < room)
+			room = want - copied;
+		ssize_t n = read(fd, buf, room);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "copyn: read %s: %s\n", port, strerror(errno));
+			return 3;
+		}
+		if (n == 0) {
+			fprintf(stderr, "copyn: end of input on %s (host side disconnected) after %" PRIu64 " bytes\n", port, copied);
+			return 1;
+		}
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(1, buf + off, n - off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				fprintf(stderr, "copyn: write: %s after %" PRIu64 " bytes\n", strerror(errno), copied);
+				return 3;
+			}
+			off += w;
+		}
+		copied += n;
+	}
+	fprintf(stderr, "copyn: %" PRIu64 " bytes\n", copied);
+	return 0;
+}
+
+/*
+ * Left-over bytes of a failed scenario must not reach the next one; and after a cut the next
+ * one needs the channel back: read and drop until nothing came for QUIET_MS while the host
+ * side is connected (virtio_console: POLLHUP, and reads of 0, while it is not).
+ */
+static int cmd_drain(const char *port, int quiet_ms, int max_ms)
+{
+	int fd = open(port, O_RDONLY | O_NONBLOCK);
+	if (fd < 0) {
+		fprintf(stderr, "drain: open %s: %s\n", port, strerror(errno));
+		return 3;
+	}
+	static char buf[65536];
+	uint64_t dropped = 0;
+	int hup = 1;
+	double start = now_s(), last = start;
+	while ((now_s() - start) * 1000 < max_ms) {
+		struct pollfd p = {fd, POLLIN, 0};
+		int r = poll(&p, 1, 100);
+		hup = r > 0 && (p.revents & POLLHUP);
+		ssize_t n = r > 0 && (p.revents & POLLIN) ? read(fd, buf, sizeof buf) : 0;
+		if (n > 0) {
+			dropped += n;
+			last = now_s();
+		} else if (hup) {
+			last = now_s();
+			usleep(100000);
+		} else if ((now_s() - last) * 1000 >= quiet_ms) {
+			break;
+		}
+	}
+	printf("drained %" PRIu64 " bytes%s\n", dropped, hup ? "; the host side is still disconnected" : "");
+	return hup || (now_s() - last) * 1000 < quiet_ms ? 1 : 0;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: vmtest info|fill|check|cmp|save|load|migrate|fsm|faults|ebusy|write ... (see the source header)\n");
@@ -1120,6 +1235,10 @@ int main(int argc, char **argv)
 		return cmd_knobs(argv[2], argv[3]);
 	if (!strcmp(c, "ebusy") && argc >= 5)
 		return cmd_ebusy(argv[2], argv[3], argv[4]);
+	if (!strcmp(c, "copyn") && argc >= 5)
+		return cmd_copyn(argv[2], argv[3], atoi(argv[4]));
+	if (!strcmp(c, "drain") && argc >= 5)
+		return cmd_drain(argv[2], atoi(argv[3]), atoi(argv[4]));
 	if (!strcmp(c, "orphan"))
 		return cmd_orphan(argv[2]);
 	if (!strcmp(c, "hold") && argc >= 4) {
