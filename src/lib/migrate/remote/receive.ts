@@ -88,7 +88,7 @@ export async function receiveMigration(options: ReceiveOptions): Promise<Receive
     const header: StreamHeader = parseHeader(JSON.stringify(begin.streams![0]), 'the source');
     const source = {host: begin.host!, device: begin.devices![0]!};
     await checkHeaderAgainst(options.sysfs, device, header, options.headerCheck);
-    ctl = await DeviceControl.open(eng, device, options.sysfs.root);
+    ctl = await DeviceControl.open(eng, device, options.sysfs);
     const d = ctl;
     const state = await d.state();
     if (state !== MigState.RUNNING && state !== MigState.STOP) {

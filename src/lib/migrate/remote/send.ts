@@ -110,7 +110,7 @@ export async function sendMigration(options: SendOptions): Promise<SendResult> {
     const eng = engine;
     guard.watch(eng);
     inbox.start();
-    ctl = await DeviceControl.open(eng, device, options.sysfs.root);
+    ctl = await DeviceControl.open(eng, device, options.sysfs);
     const s = ctl;
     const state = await s.state();
     if (state !== MigState.RUNNING) {
