@@ -6,12 +6,12 @@ import {ExitCode} from '../../src/lib/errors.js';
 import {MigFlag, MigState} from '../../src/lib/fsm/states.js';
 import {loadDevice} from '../../src/lib/migrate/load.js';
 import {InterruptedError} from '../../src/lib/migrate/guard.js';
-import {MigrationFailedError} from '../../src/lib/migrate/recover.js';
 import {runMigration} from '../../src/lib/migrate/run.js';
 import {saveDevice} from '../../src/lib/migrate/save.js';
 import type {MigrationEvent} from '../../src/lib/migrate/session.js';
 import {SysfsRoot} from '../../src/lib/sysfs/root.js';
 import {copyHost} from '../helpers/cli.js';
+import {failure} from '../helpers/migrate.js';
 import {FakeDevice, FakeEngine} from './fake-engine.js';
 
 // gpu-a: the 4GB instance at its defaults (the source), the 8GB instance (made the destination).
@@ -56,15 +56,6 @@ beforeAll(async () => {
   root = await preparedHost();
   sysfs = new SysfsRoot(root);
 });
-
-async function failure(promise: Promise<unknown>): Promise<MigrationFailedError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(MigrationFailedError);
-  return error as MigrationFailedError;
-}
 
 describe('save: arcs one at a time, recovery of the source', () => {
   it('RUNNING -> STOP -> STOP_COPY, state to a file written under a temporary name, source left STOP', async () => {

@@ -42,6 +42,16 @@ export interface StepRecord {
   data_fd_opened?: boolean;
 }
 
+/** When each step was taken, across every device of the process: a group's report lists its
+ * devices' steps in the order they happened, so the QEMU order can be read from it. */
+const stepSequence = new WeakMap<StepRecord, number>();
+let nextStep = 0;
+
+/** The steps of several devices, merged in the order they were taken. */
+export function stepsInOrder(controls: readonly DeviceControl[]): StepRecord[] {
+  return controls.flatMap((c) => c.steps).sort((a, b) => (stepSequence.get(a) ?? 0) - (stepSequence.get(b) ?? 0));
+}
+
 /**
  * One opened device behind an engine: moves it one kernel arc at a time, so a failure is
  * located to its arc and the state after it is read back (a failed SET leaves the device
@@ -104,10 +114,10 @@ export class DeviceControl {
       try {
         const result = await this.engine.request('set_state', {state: arc.to});
         opened = result.data_fd_opened;
-        this.steps.push({device: this.device, from: stateName(arc.from), to: stateName(arc.to), ok: true, data_fd_opened: opened});
+        this.record({device: this.device, from: stateName(arc.from), to: stateName(arc.to), ok: true, data_fd_opened: opened});
       } catch (error) {
         if (!(error instanceof EngineError)) throw error;
-        this.steps.push({device: this.device, from: stateName(arc.from), to: stateName(arc.to), ok: false, errno: error.errnoName});
+        this.record({device: this.device, from: stateName(arc.from), to: stateName(arc.to), ok: false, errno: error.errnoName});
         const after = (error.deviceState ?? undefined) as MigStateValue | undefined;
         throw new ArcFailedError(this.device, arc, error, after ?? (await this.stateOrUndefined()));
       }
@@ -117,7 +127,12 @@ export class DeviceControl {
 
   async reset(): Promise<void> {
     await this.engine.request('reset', {});
-    this.steps.push({device: this.device, from: '*', to: 'RESET', ok: true});
+    this.record({device: this.device, from: '*', to: 'RESET', ok: true});
+  }
+
+  private record(step: StepRecord): void {
+    stepSequence.set(step, nextStep++);
+    this.steps.push(step);
   }
 
   /** MIG_DATA_SIZE, or undefined when the device or kernel does not offer it (ENOTTY). */

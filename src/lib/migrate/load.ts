@@ -5,7 +5,7 @@ import {MigState, stateName} from '../fsm/states.js';
 import {recoverInterruptedPrepare, type RecoveredPrepare} from '../prepare/journal.js';
 import type {DeviceInterfaceChoice} from '../enumerate/access.js';
 import type {SysfsRoot} from '../sysfs/root.js';
-import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
+import {DeviceControl, stepsInOrder, type EngineLike, type StepRecord} from './control.js';
 import {distinctDevices, quiesceAll, requireP2P, stepAll} from './group.js';
 import {Guard} from './guard.js';
 import {announcedHeaders, checkHeaderAgainst, checkMemberHeader, type HeaderCheckOptions, parseHeader, type StreamHeader} from './header.js';
@@ -135,7 +135,7 @@ export async function loadGroup(options: LoadGroupOptions): Promise<LoadGroupRes
     await stepAll(ctls, MigState.RESUMING);
     let reported = 0;
     const report = () => {
-      const steps = ctls.flatMap((c) => c.steps);
+      const steps = stepsInOrder(ctls);
       for (const s of steps.slice(reported)) if (s.ok) emit({event: 'step', device: s.device, from: s.from, to: s.to});
       reported = steps.length;
     };
@@ -156,7 +156,7 @@ export async function loadGroup(options: LoadGroupOptions): Promise<LoadGroupRes
     await quiesceAll(ctls);
     await stepAll(ctls, MigState.RUNNING);
     report();
-    const steps = ctls.flatMap((c) => c.steps);
+    const steps = stepsInOrder(ctls);
     const results: LoadedMember[] = [];
     for (const [i, m] of members.entries()) {
       results.push({

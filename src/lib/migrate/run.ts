@@ -7,7 +7,7 @@ import {MigState, stateName} from '../fsm/states.js';
 import {recoverInterruptedPrepare, type RecoveredPrepare} from '../prepare/journal.js';
 import type {SysfsRoot} from '../sysfs/root.js';
 import {deviceArg} from './args.js';
-import {DeviceControl, type EngineLike, type StepRecord} from './control.js';
+import {DeviceControl, stepsInOrder, type EngineLike, type StepRecord} from './control.js';
 import {Guard, TimeoutError} from './guard.js';
 import {buildHeader, checkHeaderAgainst, type HeaderCheckOptions, type StreamHeader} from './header.js';
 import {quiesceAll, requireP2P, stepAll} from './group.js';
@@ -180,7 +180,7 @@ export async function runMigration(options: RunOptions): Promise<RunResult> {
     const stopCopyMs = performance.now() - stopStart;
     disarm();
     await stepAll(sources, MigState.STOP);
-    const steps = [...sources, ...dests].flatMap((c) => c.steps);
+    const steps = stepsInOrder([...sources, ...dests]);
     for (const step of steps) emit({event: 'step', device: step.device, from: step.from, to: step.to});
     const results: PairResult[] = [];
     for (const [i, m] of members.entries()) {

@@ -115,3 +115,21 @@ engine() {
   echo "+ engine: $# requests, exit $ENGINE_RC"; cat "$_o" | grep -v '"event"' | cut -c1-400
   return 0
 }
+
+# mcase DESC WANT_EXIT KNOBS -- CLI ARGS...: one CLI run of the fault matrix under the knobs,
+# timed, one CASE line; then source $s and destination $d must be RUNNING. Counts in $n.
+mcase() {
+  desc="$1"; want="$2"; knobs="$3"; shift 4
+  n=$((n + 1))
+  disarm
+  arm faults_fired=0 $knobs
+  t0=$(date +%s%N)
+  cli "/tmp/mf$n.json" "$@" --json
+  t1=$(date +%s%N)
+  echo "CASE $desc: exit $CLI_RC, wall $(( (t1 - t0) / 1000000 )) ms"
+  disarm
+  expect_eq "$desc: exit code" "$CLI_RC" "$want"
+  expect_eq "$desc: source state" "$(state $s)" RUNNING
+  expect_eq "$desc: destination state" "$(state $d)" RUNNING
+  jcheck "$desc: reported as a failure" "/tmp/mf$n.json" 'r.status === "error" && r.exitCode !== 0'
+}

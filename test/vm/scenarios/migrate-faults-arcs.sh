@@ -7,22 +7,6 @@ need_engine
 s=$(mk gfx-4GB); d=$(mk gfx-4GB)
 check "fill source" vmtest fill "$s" 121
 n=0
-# mcase DESC WANT_EXIT KNOBS -- CLI ARGS...: one CLI run under the knobs, timed.
-mcase() {
-  desc="$1"; want="$2"; knobs="$3"; shift 4
-  n=$((n + 1))
-  disarm
-  arm faults_fired=0 $knobs
-  t0=$(date +%s%N)
-  cli "/tmp/mf$n.json" "$@" --json
-  t1=$(date +%s%N)
-  echo "CASE $desc: exit $CLI_RC, wall $(( (t1 - t0) / 1000000 )) ms"
-  disarm
-  expect_eq "$desc: exit code" "$CLI_RC" "$want"
-  expect_eq "$desc: source state" "$(state $s)" RUNNING
-  expect_eq "$desc: destination state" "$(state $d)" RUNNING
-  jcheck "$desc: reported as a failure" "/tmp/mf$n.json" 'r.status === "error" && r.exitCode !== 0'
-}
 mcase "save: source arc STOP->STOP_COPY fails (ESTALE)" 3 "fault_dev=$s fail_arc_from=1 fail_arc_to=3 fail_arc_errno=116" -- \
   migrate save "$s" --out /tmp/mf.vfm --final-state stop
 mcase "save: source arc RUNNING_P2P->STOP goes to ERROR" 4 "fault_dev=$s error_arc_from=5 error_arc_to=1" -- \
