@@ -1,4 +1,5 @@
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {rm} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type {Stream} from 'node:stream';
@@ -10,7 +11,8 @@ import type {EngineLike} from '../../src/lib/migrate/control.js';
 import {receiveMigration} from '../../src/lib/migrate/remote/receive.js';
 import {sendMigration} from '../../src/lib/migrate/remote/send.js';
 import {SysfsRoot} from '../../src/lib/sysfs/root.js';
-import {ensureEngine, ROOT, TEST_ENGINE} from '../engine/helpers.js';
+import {ensureEngine, TEST_ENGINE} from '../engine/helpers.js';
+import {copyHost} from '../helpers/cli.js';
 import {FakeDevice, FakeEngine, type Faults} from './fake-engine.js';
 
 /**
@@ -51,13 +53,16 @@ class DataBackedEngine implements EngineLike {
 }
 
 let dir: string;
-beforeAll(() => {
+let sysfs: SysfsRoot;
+beforeAll(async () => {
   ensureEngine();
   dir = mkdtempSync(path.join(os.tmpdir(), 'vfio-mig-remote-proto-'));
+  // The fixture host has a VM holding a group (pid 4242): these devices are free.
+  const root = await copyHost('gpu-a');
+  await rm(path.join(root, 'proc/4242'), {recursive: true});
+  sysfs = new SysfsRoot(root);
 });
 afterAll(() => rmSync(dir, {recursive: true, force: true}));
-
-const sysfs = new SysfsRoot(path.join(ROOT, 'fixtures/hosts/gpu-a'));
 
 async function migrate(opts: {precopyRounds: number; srcFaults?: Faults; dstFaults?: Faults; timeoutMs?: number}) {
   const memory = Buffer.alloc(3 * 1024 * 1024 + 17);

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {deviceInterfaceFlag} from '../../cli/device-interface.js';
 import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {interruptible} from '../../cli/interrupt.js';
@@ -41,6 +42,7 @@ export default class MigrateReceive extends BaseCommand<typeof MigrateReceive, R
   protected override jsonLines = true;
 
   static override flags = {
+    'device-interface': deviceInterfaceFlag,
     from: Flags.string({required: true, description: 'the channel from the sender (see the description for the forms)'}),
     'peer-timeout': Flags.integer({description: 'fail when the source has not connected and begun within this many ms; later the sender\'s value applies', default: DEFAULT_PEER_TIMEOUT_MS, min: 1}),
     'trust-driver': Flags.boolean({description: "skip vfio-mig's compatibility check of the stream header; the destination driver alone decides"}),
@@ -57,6 +59,7 @@ export default class MigrateReceive extends BaseCommand<typeof MigrateReceive, R
     const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: this.out}, (onEvent) =>
       receiveMigration({
         signal,
+        deviceInterface: this.flags['device-interface'],
         sysfs: this.sysfs(),
         device: this.args.device,
         channel,
@@ -73,6 +76,7 @@ export default class MigrateReceive extends BaseCommand<typeof MigrateReceive, R
           ['migrated', `${result.source.host} ${result.source.device} -> ${result.device} (${result.channel})`],
           ['payload', `${result.payload_bytes} bytes (${result.precopy_bytes} during pre-copy)`],
           ['destination now', result.final_state],
+          ['rolled back', result.recovered_prepare ? `an interrupted prepare (pid ${result.recovered_prepare.pid}): ${result.recovered_prepare.restored.map((r) => r.param).join(', ')}` : undefined],
         ]),
     };
   }

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core';
 
 import {BaseCommand, type Outcome} from '../../cli/base-command.js';
+import {deviceInterfaceFlag} from '../../cli/device-interface.js';
 import {exitCodes} from '../../cli/help.js';
 import {fields} from '../../cli/render.js';
 import {interruptible} from '../../cli/interrupt.js';
@@ -41,6 +42,7 @@ export default class MigrateSend extends BaseCommand<typeof MigrateSend, SendRes
   protected override jsonLines = true;
 
   static override flags = {
+    'device-interface': deviceInterfaceFlag,
     to: Flags.string({required: true, description: 'the channel to the receiver (see the description for the forms)'}),
     'precopy-rounds': Flags.integer({description: 'at most this many PRE_COPY rounds when the source offers PRE_COPY (0: none)', default: DEFAULT_PRECOPY_ROUNDS, min: 0, max: 1000}),
     'max-downtime': Flags.integer({description: 'PRE_COPY rounds go on until what is left fits this many ms at the measured rate', default: DEFAULT_MAX_DOWNTIME_MS, min: 0}),
@@ -58,6 +60,7 @@ export default class MigrateSend extends BaseCommand<typeof MigrateSend, SendRes
     const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: this.out}, (onEvent) =>
       sendMigration({
         signal,
+        deviceInterface: this.flags['device-interface'],
         sysfs: this.sysfs(),
         device: this.args.device,
         channel,

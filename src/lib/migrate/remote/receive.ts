@@ -1,6 +1,8 @@
+import type {DeviceInterfaceChoice} from '../../enumerate/access.js';
 import {hostName} from '../../enumerate/index.js';
 import {InputError} from '../../errors.js';
 import {MigState, stateName} from '../../fsm/states.js';
+import {recoverInterruptedPrepare, type RecoveredPrepare} from '../../prepare/journal.js';
 import type {SysfsRoot} from '../../sysfs/root.js';
 import {deviceArg} from '../args.js';
 import {DeviceControl, type EngineLike, type StepRecord} from '../control.js';
@@ -25,6 +27,7 @@ export interface ReceiveOptions {
   onEvent?: (ev: MigrationEvent) => void;
   start?: EngineStarter;
   headerCheck?: HeaderCheckOptions;
+  deviceInterface?: DeviceInterfaceChoice;
   /** Called with the opened channel (a listening receiver is then ready for the sender). */
   onListening?: () => void;
 }
@@ -38,6 +41,8 @@ export interface ReceiveResult {
   stream_bytes: number;
   final_state: string;
   steps: StepRecord[];
+  /** An interrupted prepare of the destination, rolled back before the migration. */
+  recovered_prepare?: RecoveredPrepare;
 }
 
 /**
@@ -87,8 +92,10 @@ export async function receiveMigration(options: ReceiveOptions): Promise<Receive
     }
     const header: StreamHeader = parseHeader(JSON.stringify(begin.streams![0]), 'the source');
     const source = {host: begin.host!, device: begin.devices![0]!};
+    // A prepare that died half-way left the destination neither old nor new: roll it back first.
+    const recovered = await recoverInterruptedPrepare(options.sysfs, device);
     await checkHeaderAgainst(options.sysfs, device, header, options.headerCheck);
-    ctl = await DeviceControl.open(eng, device, options.sysfs);
+    ctl = await DeviceControl.open(eng, device, options.sysfs, options.deviceInterface);
     const d = ctl;
     const state = await d.state();
     if (state !== MigState.RUNNING && state !== MigState.STOP) {
@@ -141,6 +148,7 @@ export async function receiveMigration(options: ReceiveOptions): Promise<Receive
       stream_bytes: begun.stream_bytes + pre.stream_bytes + b.stream_bytes + loaded.stream_bytes,
       final_state: now,
       steps: d.steps,
+      ...(recovered ? {recovered_prepare: recovered} : {}),
     };
   } catch (caught) {
     trace(`failed: ${(guard.error ?? (caught as Error)).message}`);

@@ -1,3 +1,4 @@
+import type {DeviceInterfaceChoice} from '../../enumerate/access.js';
 import {hostName} from '../../enumerate/index.js';
 import {ExitCode, InputError, VfioMigError} from '../../errors.js';
 import {MigState, stateName} from '../../fsm/states.js';
@@ -31,6 +32,7 @@ export interface SendOptions {
   signal?: AbortSignal;
   onEvent?: (ev: MigrationEvent) => void;
   start?: EngineStarter;
+  deviceInterface?: DeviceInterfaceChoice;
 }
 
 export interface SendResult {
@@ -110,7 +112,7 @@ export async function sendMigration(options: SendOptions): Promise<SendResult> {
     const eng = engine;
     guard.watch(eng);
     inbox.start();
-    ctl = await DeviceControl.open(eng, device, options.sysfs);
+    ctl = await DeviceControl.open(eng, device, options.sysfs, options.deviceInterface);
     const s = ctl;
     const state = await s.state();
     if (state !== MigState.RUNNING) {
