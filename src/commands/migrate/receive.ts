@@ -7,12 +7,11 @@ import {fields} from '../../cli/render.js';
 import {interruptible} from '../../cli/interrupt.js';
 import {withEvents} from '../../cli/progress.js';
 import {requireDevice} from '../../lib/enumerate/index.js';
-import {InputError} from '../../lib/errors.js';
 import {parseChannel} from '../../lib/migrate/remote/channel.js';
-import {receiveMigration, type ReceiveResult} from '../../lib/migrate/remote/receive.js';
+import {receiveGroup, type ReceiveGroupResult, receiveMigration, type ReceiveResult} from '../../lib/migrate/remote/receive.js';
 import {DEFAULT_PEER_TIMEOUT_MS} from '../../lib/migrate/remote/send.js';
 
-export default class MigrateReceive extends BaseCommand<typeof MigrateReceive, ReceiveResult> {
+export default class MigrateReceive extends BaseCommand<typeof MigrateReceive, ReceiveResult | ReceiveGroupResult> {
   static override summary = 'Migrate a device from another host: the destination side of `migrate send`.';
   static override description =
     'Takes the state from --from, a duplex channel to `vfio-mig migrate send` on the source: tcp-listen:[ADDR:]PORT, ' +
@@ -22,7 +21,9 @@ export default class MigrateReceive extends BaseCommand<typeof MigrateReceive, R
     'the destination (model, parameters, prepared values; or the rule sets) before the device is touched; the ' +
     "device is written while the source's PRE_COPY runs, validated at RESUMING -> STOP, and set RUNNING only once " +
     "the source committed. Any failure on either host, the source's --timeout, silence, or SIGINT/SIGTERM/SIGHUP: " +
-    'the destination is reset, the source resumes, and both commands report the same outcome and exit code.' +
+    'the destination is reset, the source resumes, and both commands report the same outcome and exit code. ' +
+    'Several devices: one destination per source device, in the order `migrate send` names them (the count must ' +
+    'match); all or nothing: every destination validated at RESUMING -> STOP before any runs, any failure resets all.' +
     exitCodes({
       0: 'migrated: the destination runs',
       1: 'not compatible with, or not prepared for, the source (nothing was touched)',
@@ -35,10 +36,11 @@ export default class MigrateReceive extends BaseCommand<typeof MigrateReceive, R
   static override examples = [
     '<%= config.bin %> migrate receive 0e352e90-823f-4f5d-9221-86e662934044 --from tcp-listen:7410',
     '<%= config.bin %> migrate receive 0e352e90-823f-4f5d-9221-86e662934044 --from stdio',
+    '<%= config.bin %> migrate receive 0e352e90-823f-4f5d-9221-86e662934044 53855a71-05db-469b-a0c8-32f60480c57b --from tcp-listen:7410',
   ];
 
   static override strict = false;
-  static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address of the destination device'})};
+  static override args = {device: Args.string({required: true, description: 'mdev UUID or PCI address of the destination device (several: matched by position to the sender\'s)'})};
   protected override jsonLines = true;
 
   static override flags = {
@@ -49,25 +51,39 @@ export default class MigrateReceive extends BaseCommand<typeof MigrateReceive, R
     rules: Flags.string({multiple: true, description: 'rule-set files or directories, before <root>/etc/vfio-mig/rules.d and the shipped ones'}),
   };
 
-  protected async execute(): Promise<Outcome<ReceiveResult>> {
+  protected async execute(): Promise<Outcome<ReceiveResult | ReceiveGroupResult>> {
     const channel = parseChannel(this.flags.from, 'receive');
     this.stdoutIsData = channel.kind === 'stdio';
-    if (this.argList.length > 1) {
-      throw new InputError(`${this.argList.length} devices given: migrate receive takes one device`, 'DEVICE_COUNT');
-    }
-    await requireDevice(this.sysfs(), this.args.device);
-    const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: this.out}, (onEvent) =>
-      receiveMigration({
+    const devices = this.argList;
+    for (const d of devices) await requireDevice(this.sysfs(), d);
+    const result = await interruptible((signal) => withEvents({json: this.jsonEnabled(), stream: this.out}, (onEvent): Promise<ReceiveResult | ReceiveGroupResult> => {
+      const common = {
         signal,
         deviceInterface: this.flags['device-interface'],
         sysfs: this.sysfs(),
-        device: this.args.device,
         channel,
         peerTimeoutMs: this.flags['peer-timeout'],
         headerCheck: {trustDriver: this.flags['trust-driver'], ...(this.flags.rules ? {rules: this.flags.rules} : {})},
         onEvent,
-      }),
-    ));
+      };
+      return devices.length > 1 ? receiveGroup({...common, devices}) : receiveMigration({...common, device: devices[0]!});
+    }));
+    if ('members' in result) {
+      return {
+        result,
+        exitCode: 0,
+        human: () =>
+          fields([
+            ...result.members.flatMap((m): [string, string | undefined][] => [
+              ['migrated', `${m.source.host} ${m.source.device} -> ${m.device}`],
+              ['payload', `${m.payload_bytes} bytes (${m.precopy_bytes} during pre-copy)`],
+              ['rolled back', m.recovered_prepare ? `an interrupted prepare (pid ${m.recovered_prepare.pid}): ${m.recovered_prepare.restored.map((r) => r.param).join(', ')}` : undefined],
+              ['destination now', m.final_state],
+            ]),
+            ['channel', result.channel],
+          ]),
+      };
+    }
     return {
       result,
       exitCode: 0,

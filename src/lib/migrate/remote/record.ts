@@ -11,7 +11,7 @@ import type {RecoveryOutcome} from '../recover.js';
  */
 export const REMOTE_PROTOCOL = 1;
 
-export type ControlType = 'begin' | 'stop_copy' | 'ready' | 'accepted' | 'loaded' | 'commit' | 'running' | 'abort' | 'recovered';
+export type ControlType = 'begin' | 'precopy' | 'stop_copy' | 'ready' | 'accepted' | 'loaded' | 'commit' | 'running' | 'abort' | 'recovered';
 export type Side = 'source' | 'destination';
 
 export interface Cause {
