@@ -89,6 +89,8 @@ interface Opts {
   /** How many destinations the receiver is given (default n). */
   receivers?: number;
   flags?: number[];
+  /** Over TCP on the loopback (the README's TCP form) instead of a UNIX socket. */
+  tcp?: boolean;
 }
 
 /** n source devices, each with its own memory, sent to n destinations over one socket. */
@@ -118,6 +120,9 @@ async function migrateN(opts: Opts) {
   srcs.forEach((d, k) => (d.log = {name: `s${k + 1}`, entries: log.entries}));
   dsts.forEach((d, k) => (d.log = {name: `d${k + 1}`, entries: log.entries}));
   const sock = path.join(dir, `s${Math.random().toString(36).slice(2, 8)}.sock`);
+  const port = 20000 + Math.floor(Math.random() * 30000);
+  const listen = opts.tcp ? ({kind: 'tcp-listen', host: '127.0.0.1', port} as const) : ({kind: 'unix-listen', path: sock} as const);
+  const connect = opts.tcp ? ({kind: 'tcp', host: '127.0.0.1', port} as const) : ({kind: 'unix', path: sock} as const);
   // The k-th engine a side starts drives its k-th device.
   const starter = (devs: FakeDevice[], ids: string[], files: string[], mode: 'read' | 'write') => {
     let k = 0;
@@ -131,13 +136,13 @@ async function migrateN(opts: Opts) {
   const rstart = starter(dsts, dstIds, outFiles, 'write');
   const receiving = settle<ReceiveResult | ReceiveGroupResult>(
     n === 1 && dstIds.length === 1
-      ? receiveMigration({...common, device: DST, channel: {kind: 'unix-listen', path: sock}, headerCheck: {trustDriver: true}, start: rstart})
-      : receiveGroup({...common, devices: dstIds, channel: {kind: 'unix-listen', path: sock}, headerCheck: {trustDriver: true}, start: rstart}),
+      ? receiveMigration({...common, device: DST, channel: listen, headerCheck: {trustDriver: true}, start: rstart})
+      : receiveGroup({...common, devices: dstIds, channel: listen, headerCheck: {trustDriver: true}, start: rstart}),
   );
   await new Promise((r) => setTimeout(r, 150));
   const sopts = {
     ...common,
-    channel: {kind: 'unix', path: sock} as const,
+    channel: connect,
     precopyRounds: opts.precopyRounds,
     ...(opts.timeoutMs ? {timeoutMs: opts.timeoutMs} : {}),
     start: starter(srcs, srcIds, memFiles, 'read'),
@@ -147,7 +152,7 @@ async function migrateN(opts: Opts) {
   return {send: sending, recv, memories, outs: outFiles.map((f) => readFileSync(f)), srcs, dsts, log: log.entries};
 }
 
-async function migrate(opts: {precopyRounds: number; srcFaults?: Faults; dstFaults?: Faults; timeoutMs?: number}) {
+async function migrate(opts: {precopyRounds: number; srcFaults?: Faults; dstFaults?: Faults; timeoutMs?: number; tcp?: boolean}) {
   const m = await migrateN({...opts, srcFaults: [opts.srcFaults ?? {}], dstFaults: [opts.dstFaults ?? {}]});
   return {
     send: m.send as {ok: true; r: SendResult} | {ok: false; e: Failed},
@@ -176,6 +181,15 @@ describe('migrate send / receive over a real socket', () => {
     // The destination ran before the source stopped for good: the last source step is to STOP.
     expect(m.src.sets.at(-1)).toBe('STOP_COPY->STOP');
     expect(m.dst.sets.at(-1)).toBe('RUNNING_P2P->RUNNING');
+  });
+
+  test('over TCP (the README\'s TCP form, on the loopback): the data arrives, the source stops after the destination runs', async () => {
+    const m = await migrate({precopyRounds: 2, tcp: true});
+    if (!m.send.ok) throw m.send.e;
+    if (!m.recv.ok) throw m.recv.e;
+    expect(m.out.equals(m.memory)).toBe(true);
+    expect(m.send.r).toMatchObject({channel: expect.stringMatching(/^tcp:127\.0\.0\.1:\d+$/), source_state: 'STOP', dest_state: 'RUNNING'});
+    expect(m.recv.r.channel).toMatch(/^tcp-listen:127\.0\.0\.1:\d+$/);
   });
 
   test('the destination refuses the data at RESUMING -> STOP: source RUNNING, destination reset, same outcome on both', async () => {

@@ -7,8 +7,9 @@ import {DeviceControl, stepsInOrder, type EngineLike, type StepRecord} from '../
 import {distinctDevices, quiesceAll, requireP2P, stepAll} from '../group.js';
 import {Guard, TimeoutError} from '../guard.js';
 import {buildHeader, type StreamHeader} from '../header.js';
-import {DEFAULT_MAX_DOWNTIME_MS, DEFAULT_PRECOPY_ROUNDS, precopyPhase, type PrecopyOutcome, type PrecopyRound} from '../precopy.js';
+import {DEFAULT_MAX_DOWNTIME_MS, DEFAULT_PRECOPY_ROUNDS, precopyPhase, type PrecopyOutcome} from '../precopy.js';
 import {MigrationFailedError, recoverSource, type Recovery} from '../recover.js';
+import type {PairResult} from '../run.js';
 import {type EngineStarter, type MigrationEvent, progressOf, startEngine} from '../session.js';
 import {type Channel, ChannelLostError, type ChannelSpec, describeChannel, openChannel} from './channel.js';
 import {causeOf, channelCause, trace, Inbox, PeerSilentError, Watchdog} from './peer.js';
@@ -43,17 +44,11 @@ export interface SendGroupOptions extends SendCommon {
   devices: string[];
 }
 
-/** One device's part of a migration to another host. */
-export interface SendMember {
-  device: string;
-  dest: {host: string; device: string};
-  payload_bytes: number;
-  stream_bytes: number;
-  precopy_rounds: PrecopyRound[];
-  precopy: Omit<PrecopyOutcome, 'rounds'>;
-  source_state: string;
-  dest_state: string;
-}
+/** One device's part of a migration to another host: a pair of `migrate run`, its destination on the other host. */
+export type SendMember = {device: string; dest: {host: string; device: string}} & Pick<
+  PairResult,
+  'payload_bytes' | 'stream_bytes' | 'precopy_rounds' | 'precopy' | 'source_state' | 'dest_state'
+>;
 
 interface SendTotals {
   channel: string;
