@@ -75,7 +75,7 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
 
   public override async init(): Promise<void> {
     await super.init();
-    const {flags, args} = await this.parse({
+    const {flags, args, argv} = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (this.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
@@ -84,7 +84,11 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
     });
     this.flags = flags as BaseFlags<T>;
     this.args = args as BaseArgs<T>;
+    this.argList = argv as string[];
   }
+
+  /** Every positional argument, in order (for commands with `strict = false`, several devices). */
+  protected argList: string[] = [];
 
   /** The sysfs root chosen by `--sysfs-root` or `VFIO_MIG_SYSFS_ROOT`. */
   protected sysfs(): SysfsRoot {

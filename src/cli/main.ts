@@ -18,7 +18,9 @@ import Labels from '../commands/labels.js';
 import List from '../commands/list.js';
 import MigrateCaps from '../commands/migrate/caps.js';
 import MigrateLoad from '../commands/migrate/load.js';
+import MigrateReceive from '../commands/migrate/receive.js';
 import MigrateRun from '../commands/migrate/run.js';
+import MigrateSend from '../commands/migrate/send.js';
 import MigrateSave from '../commands/migrate/save.js';
 import MigrateState from '../commands/migrate/state.js';
 import MigrateVerify from '../commands/migrate/verify.js';
@@ -46,7 +48,9 @@ export const COMMANDS = {
   list: List,
   'migrate:caps': MigrateCaps,
   'migrate:load': MigrateLoad,
+  'migrate:receive': MigrateReceive,
   'migrate:run': MigrateRun,
+  'migrate:send': MigrateSend,
   'migrate:save': MigrateSave,
   'migrate:state': MigrateState,
   'migrate:verify': MigrateVerify,

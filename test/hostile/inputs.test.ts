@@ -46,6 +46,8 @@ describe('item 7: exit codes as the README says', () => {
     ['migrate save', [missing, '--out', '/tmp/never-written.state', '--final-state', 'stop', ...gpuA]],
     ['migrate run', ['--source', missing, '--dest', SRC, ...gpuA]],
     ['migrate state', [missing, ...gpuA]],
+    ['migrate send', [missing, '--to', 'tcp:localhost:9', ...gpuA]],
+    ['migrate receive', [missing, '--from', 'tcp-listen:9', ...gpuA]],
   ])('%s <unknown device>: exit 2 naming the device', (command, args) => {
     const run = runCli([...command.split(' '), ...args]);
     expect(run.code).toBe(2);

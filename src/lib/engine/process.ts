@@ -22,9 +22,11 @@ export interface EngineOptions {
   /**
    * What the engine gets as descriptor 3 for data ops (`fd: 3` in requests): an open
    * descriptor number (e.g. 1 for the CLI's stdout), a Stream with an underlying
-   * descriptor, or 'pipe' (then `dataStream` is the parent's end).
+   * descriptor, or 'pipe' (then `dataStream` is the parent's end). A list gives descriptors
+   * 3, 4, ... in order: the same channel several times, so that the engine can end one
+   * stream on it (closing its descriptor) and begin the next on another (remote migration).
    */
-  data?: number | Stream | 'pipe';
+  data?: number | Stream | 'pipe' | Array<number | Stream>;
   /** How long close() waits for a clean exit before SIGTERM (ms, default 5000). */
   closeTimeoutMs?: number;
 }
@@ -110,7 +112,8 @@ export class EngineProcess extends EventEmitter {
   static async start(options: EngineOptions = {}): Promise<EngineProcess> {
     const binary = options.binary === undefined ? (await locateEngine(options.env ?? process.env)).path : await checkEngine(options.binary);
     const stdio: Array<'pipe' | 'inherit' | number | Stream> = ['pipe', 'pipe', 'inherit'];
-    if (options.data !== undefined) stdio.push(options.data);
+    if (Array.isArray(options.data)) stdio.push(...options.data);
+    else if (options.data !== undefined) stdio.push(options.data);
     let child: ChildProcess;
     try {
       child = spawn(binary, [], {stdio, env: options.env ?? process.env});

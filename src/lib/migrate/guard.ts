@@ -26,6 +26,7 @@ export class TimeoutError extends RuntimeFailure {
 export class Guard {
   private reason: Error | undefined;
   private readonly engines = new Set<EngineLike>();
+  private readonly listeners: Array<(reason: Error) => void> = [];
 
   constructor(signal?: AbortSignal) {
     if (signal?.aborted) this.reason = signal.reason as Error;
@@ -42,6 +43,13 @@ export class Guard {
     if (this.reason) return;
     this.reason = reason;
     for (const e of this.engines) void e.cancel();
+    for (const l of this.listeners.splice(0)) l(reason);
+  }
+
+  /** Calls `fn` once with the reason when aborted (at once if already). */
+  onAbort(fn: (reason: Error) => void): void {
+    if (this.reason) fn(this.reason);
+    else this.listeners.push(fn);
   }
 
   get error(): Error | undefined {

@@ -18,8 +18,11 @@ export type MigrationEvent =
       eta_ms?: number;
     };
 
-/** Starts one engine; `data` becomes its descriptor 3 (an fd of ours, a stream, or a new pipe). */
-export type EngineStarter = (data?: number | Stream | 'pipe') => Promise<EngineLike & {dataStream?: unknown}>;
+/**
+ * Starts one engine; `data` becomes its descriptor 3 (an fd of ours, a stream, or a new pipe);
+ * a list gives descriptors 3, 4, ... (one per stream a remote migration sends on its channel).
+ */
+export type EngineStarter = (data?: number | Stream | 'pipe' | Array<number | Stream>) => Promise<EngineLike & {dataStream?: unknown}>;
 
 export const startEngine: EngineStarter = (data) => EngineProcess.start(data === undefined ? {} : {data});
 

@@ -9,9 +9,7 @@
 SEED=4801
 
 pair_source() {
-  need_cli
-  need_engine
-  need_remote
+  remote_part
   a=$(mk_filled $SEED)
   pair_say dev "$a"
   pair_hear armed >/dev/null
@@ -28,14 +26,11 @@ pair_source() {
 }
 
 pair_destination() {
-  need_cli
-  need_engine
-  need_remote
+  remote_part
   b=$(mk gfx-4GB)
   expect_eq "memory=8 (the source has 4)" "$(wr "$(mig "$b" memory)" 8)" OK
   arm "fault_dev=$b" check_on_write=1
-  pair_say dev "$b"
-  pair_hear dev >/dev/null
+  pair_swap "$b" >/dev/null
   pair_say armed
   cli /tmp/recv.json migrate receive "$b" --from "$CHAN" --trust-driver --json
   pair_say rc "$CLI_RC"

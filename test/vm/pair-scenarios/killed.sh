@@ -6,13 +6,10 @@
 SEED=4701
 
 pair_source() {
-  need_cli
-  need_engine
-  need_remote
+  remote_part
   a=$(mk_filled $SEED)
   arm "fault_dev=$a" stall_read_ms=700
-  pair_say dev "$a"
-  pair_hear dev >/dev/null
+  pair_swap "$a" >/dev/null
   stamp "+ vfio-mig migrate send $a --to $CHAN --precopy-rounds 0 --peer-timeout 8000 --json &"
   $CLI migrate send "$a" --to "$CHAN" --precopy-rounds 0 --peer-timeout 8000 --json >/tmp/send.json & sp=$!
   wait_state "$a" STOP_COPY 90 $sp /tmp/send.json
@@ -26,12 +23,9 @@ pair_source() {
 }
 
 pair_destination() {
-  need_cli
-  need_engine
-  need_remote
+  remote_part
   b=$(mk_filled 1)
-  pair_say dev "$b"
-  pair_hear dev >/dev/null
+  pair_swap "$b" >/dev/null
   stamp "+ vfio-mig migrate receive $b --from $CHAN --json &"
   $CLI migrate receive "$b" --from "$CHAN" --json >/tmp/recv.json & rp=$!
   _end=$(($(uptime_s) + 120))

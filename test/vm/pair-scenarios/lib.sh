@@ -68,6 +68,10 @@ need_remote() {
   grep -q '"migrate:send"' "$VMTEST_REPO/oclif.manifest.json" 2>/dev/null ||
     skip "the CLI has no migrate send/receive (oclif.manifest.json)"
 }
+# remote_part: what every part of a duplex scenario needs (the CLI, the engine, migrate send)
+remote_part() { need_cli; need_engine; need_remote; }
+# pair_swap VALUE: tell the other guest this part's device(s); print the other part's
+pair_swap() { pair_say dev "$1"; pair_hear dev; }
 # the duplex CLI's channel: this guest's end of the virtio-serial port
 CHAN="dev:$PAIR_PORT"
 # after a failed migrate send (report in FILE): the source back in RUNNING by the sender's own

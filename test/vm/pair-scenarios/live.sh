@@ -7,12 +7,9 @@
 SEED=4301
 
 pair_source() {
-  need_cli
-  need_engine
-  need_remote
+  remote_part
   a=$(mk_filled $SEED)
-  pair_say dev "$a"
-  b=$(pair_hear dev)
+  b=$(pair_swap "$a")
   cli /tmp/send.json migrate send "$a" --to "$CHAN" --precopy-rounds 0 --json
   pair_say rc "$CLI_RC"
   expect_eq "send: exit" "$CLI_RC" 0
@@ -22,12 +19,9 @@ pair_source() {
 }
 
 pair_destination() {
-  need_cli
-  need_engine
-  need_remote
+  remote_part
   b=$(mk_filled 1)
-  pair_say dev "$b"
-  a=$(pair_hear dev)
+  a=$(pair_swap "$b")
   cli /tmp/recv.json migrate receive "$b" --from "$CHAN" --json
   pair_say rc "$CLI_RC"
   expect_eq "receive: exit" "$CLI_RC" 0

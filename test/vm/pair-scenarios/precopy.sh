@@ -6,12 +6,9 @@
 SEED=4401
 
 pair_source() {
-  need_cli
-  need_engine
-  need_remote
+  remote_part
   a=$(mk_filled $SEED)
-  pair_say dev "$a"
-  pair_hear dev >/dev/null
+  pair_swap "$a" >/dev/null
   cli /tmp/send.json migrate send "$a" --to "$CHAN" --precopy-rounds 3 --max-downtime 0 --json
   pair_say rc "$CLI_RC"
   expect_eq "send with PRE_COPY rounds: exit" "$CLI_RC" 0
@@ -23,12 +20,9 @@ pair_source() {
 }
 
 pair_destination() {
-  need_cli
-  need_engine
-  need_remote
+  remote_part
   b=$(mk_filled 1)
-  pair_say dev "$b"
-  pair_hear dev >/dev/null
+  pair_swap "$b" >/dev/null
   cli /tmp/recv.json migrate receive "$b" --from "$CHAN" --json
   pair_say rc "$CLI_RC"
   expect_eq "receive: exit" "$CLI_RC" 0

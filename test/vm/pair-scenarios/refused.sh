@@ -6,9 +6,7 @@
 SEED=4501
 
 pair_source() {
-  need_cli
-  need_engine
-  need_remote
+  remote_part
   a=$(mk_filled $SEED)
   pair_say dev "$a"
   pair_hear armed >/dev/null
@@ -23,9 +21,7 @@ pair_source() {
 }
 
 pair_destination() {
-  need_cli
-  need_engine
-  need_remote
+  remote_part
   b=$(mk_filled 1)
   arm "fault_dev=$b" reject_load=1
   pair_say armed

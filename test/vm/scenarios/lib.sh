@@ -102,6 +102,8 @@ jcheck() {
   JQ_N=$((JQ_N + 1)); cp "$2" "/tmp/jq.snap.$JQ_N" 2>/dev/null || echo "(missing)" >"/tmp/jq.snap.$JQ_N"
   printf '%s\037%s\037%s\036' "$1" "/tmp/jq.snap.$JQ_N" "$3" >>"$JQ_QUEUE"
 }
+# wait_sock PATH: a listener (migrate receive --from unix-listen:PATH) is up, within 10 s
+wait_sock() { _i=0; while [ ! -S "$1" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done; [ -S "$1" ]; }
 jcheck_now() { $JQ check "$@" || exit 1; }
 jflush() { [ -s "$JQ_QUEUE" ] || return 0; echo "--- deferred JSON checks:"; $JQ batch "$JQ_QUEUE"; _rc=$?; rm -f "$JQ_QUEUE" /tmp/jq.snap.*; return $_rc; }
 jget() { $JQ get "$@"; }
