@@ -275,12 +275,15 @@ mtty_source() {
 # the host's /lib/modules), GUEST_MODS (what the guest modprobes before the drivers)
 prepare_kernel() {
   local k="$1" kb="$2" kc=""
-  rm -rf "$kb/driver" "$kb/mtty"
+  rm -rf "$kb/driver" "$kb/mtty" "$kb/modroot"
   KDIR="/lib/modules/$k/build" KREL="$k" KMODROOT="" GUEST_MODS="vfio,vfio_iommu_type1,mdev"
   if [[ "$k" == "$CDEV_K" ]]; then
     # built once per machine (minutes), then cached outside the clone
     kc="$(timeout 2700 bash "$HERE/kernel/build.sh")" || { echo "building $CDEV_K failed (test/vm/kernel/build.sh; output above)"; return 1; }
-    KDIR="$kc/src" KREL="$(cat "$kc/release")" KMODROOT="$kc/modroot"
+    # the guest loads its modules from the build dir: the cache may be under /tmp, which the
+    # guest covers with its own tmpfs (a few hundred KiB: mdev, mtty, modules.*)
+    mkdir -p "$kb" && cp -a "$kc/modroot" "$kb/modroot" || { echo "copying $kc/modroot into $kb failed"; return 1; }
+    KDIR="$kc/src" KREL="$(cat "$kc/release")" KMODROOT="$kb/modroot"
     # VFIO and IOMMUFD are built in; no container, so no vfio_iommu_type1
     GUEST_MODS="mdev"
   fi
