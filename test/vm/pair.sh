@@ -66,7 +66,7 @@ pair_boot() {
   timeout --kill-after=10 "$PAIR_TIMEOUT" qemu-system-x86_64 \
     -machine q35 -accel tcg,thread=multi -cpu max -smp "$PAIR_SMP" -m "$MEM" \
     -kernel "${PAIR_KIMG[$g]}" -initrd "${PAIR_KINITRD[$g]}" \
-    -append "console=ttyS0 panic=-1 loglevel=4 vmtest.repo=$REPO vmtest.build=$BUILD/k/$k vmtest.bin=$BUILD/bin vmtest.scen=pair vmtest.results=$res vmtest.runner=pair-runner.sh vmtest.iface=$(kernel_ifaces "$k") vmtest.mods=vfio,vfio_iommu_type1,mdev" \
+    -append "console=ttyS0 panic=-1 loglevel=4 vmtest.repo=$REPO vmtest.build=$BUILD/k/$k vmtest.bin=$BUILD/bin vmtest.scen=pair vmtest.results=$res vmtest.runner=pair-runner.sh vmtest.iface=$(kernel_ifaces "$k") vmtest.mods=$DEBIAN_GUEST_MODS" \
     -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
     -virtfs "local,path=$REPO,mount_tag=repo,security_model=none,readonly=on,multidevs=remap" \
     -virtfs "local,path=$res,mount_tag=results,security_model=none" \

@@ -273,10 +273,12 @@ mtty_source() {
 # on failure the reason on stdout
 # KDIR (kbuild dir for out-of-tree modules), KREL (uname -r), KMODROOT (modprobe -d root, empty:
 # the host's /lib/modules), GUEST_MODS (what the guest modprobes before the drivers)
+# what a guest on one of Debian's kernels modprobes before the drivers (the pairs run only there)
+DEBIAN_GUEST_MODS=vfio,vfio_iommu_type1,mdev
 prepare_kernel() {
   local k="$1" kb="$2" kc=""
   rm -rf "$kb/driver" "$kb/mtty" "$kb/modroot"
-  KDIR="/lib/modules/$k/build" KREL="$k" KMODROOT="" GUEST_MODS="vfio,vfio_iommu_type1,mdev"
+  KDIR="/lib/modules/$k/build" KREL="$k" KMODROOT="" GUEST_MODS="$DEBIAN_GUEST_MODS"
   if [[ "$k" == "$CDEV_K" ]]; then
     # built once per machine (minutes), then cached outside the clone
     kc="$(timeout 2700 bash "$HERE/kernel/build.sh")" || { echo "building $CDEV_K failed (test/vm/kernel/build.sh; output above)"; return 1; }
